@@ -1,0 +1,241 @@
+/**
+ * FastCGI and SCGI encoders. Stream payloads are framed, not copied: each record is an 8-byte header, a
+ * view of the payload and a padding slice of one shared zero buffer, ready for a corked write. Payloads
+ * below COALESCE_BELOW are copied into one buffer with their headers instead, which measures faster
+ * (bench/RESULTS.md). Records carry at most 65528 bytes, a multiple of 8, so only the last needs padding.
+ */
+import type { CodecCore } from './core.js';
+import { RecordType } from './records.js';
+import { writeHeader } from './js.js';
+
+export const MAX_RECORD_CONTENT = 65535;
+/** Stream records are cut at this size: the largest multiple of 8 that fits in a record. */
+export const MAX_STREAM_RECORD = 65528;
+/** Below this many payload bytes a stream is written as one coalesced buffer. */
+export const COALESCE_BELOW = 8192;
+
+const ZERO = Buffer.alloc(8);
+const PADDING: readonly Buffer[] = Array.from({ length: 8 }, (_, i) => ZERO.subarray(0, i));
+const paddingFor = (n: number): number => (8 - (n & 7)) & 7;
+
+function rangeError(what: string, value: unknown, max: number): RangeError {
+  const err = new RangeError(`${what} must be an integer from 0 to ${max}; got ${String(value)}`);
+  (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
+  return err;
+}
+
+function checkInt(what: string, value: number, max: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > max) throw rangeError(what, value, max);
+}
+
+/**
+ * Frames `payload` as records of stream `type` for `requestId`; `close` appends the empty record that ends
+ * the stream. Returns the pieces to write in order; large payloads appear in them as views, not copies.
+ */
+export function encodeStream(core: CodecCore, type: number, requestId: number, payload: Buffer,
+  close: boolean): Buffer[] {
+  checkInt('type', type, 255);
+  checkInt('requestId', requestId, 65535);
+  const length = payload.length;
+  if (length < COALESCE_BELOW) {
+    const pad = length === 0 ? 0 : paddingFor(length);
+    const head = length === 0 ? 0 : 8;
+    const out = Buffer.allocUnsafe(head + length + pad + (close ? 8 : 0));
+    let at = 0;
+    if (length !== 0) {
+      writeHeader(out, 0, type, requestId, length, pad);
+      payload.copy(out, 8);
+      at = 8 + length;
+      out.fill(0, at, at + pad);
+      at += pad;
+    }
+    if (close) writeHeader(out, at, type, requestId, 0, 0);
+    return [out];
+  }
+  const records = Math.ceil(length / MAX_STREAM_RECORD) + (close ? 1 : 0);
+  const headers = Buffer.allocUnsafe(8 * records);
+  core.writeStreamHeaders(headers, 0, type, requestId, length, close);
+  const pieces: Buffer[] = [];
+  let r = 0;
+  for (let at = 0; at < length; at += MAX_STREAM_RECORD, r++) {
+    const part = Math.min(MAX_STREAM_RECORD, length - at);
+    pieces.push(headers.subarray(8 * r, 8 * r + 8), payload.subarray(at, at + part));
+    const pad = paddingFor(part);
+    if (pad !== 0) pieces.push(PADDING[pad]);
+  }
+  if (close) pieces.push(headers.subarray(8 * r, 8 * r + 8));
+  return pieces;
+}
+
+/** BEGIN_REQUEST (FastCGI 1.0, 5.1): role 1 RESPONDER, 2 AUTHORIZER, 3 FILTER; flags bit 0 KEEP_CONN. */
+export function encodeBeginRequest(requestId: number, role: number, flags: number): Buffer {
+  checkInt('requestId', requestId, 65535);
+  checkInt('role', role, 65535);
+  checkInt('flags', flags, 255);
+  const out = Buffer.alloc(16);
+  writeHeader(out, 0, RecordType.BEGIN_REQUEST, requestId, 8, 0);
+  out[8] = role >>> 8;
+  out[9] = role & 0xff;
+  out[10] = flags;
+  return out;
+}
+
+/** END_REQUEST (FastCGI 1.0, 5.5): protocolStatus 0 REQUEST_COMPLETE, 1 CANT_MPX_CONN, 2 OVERLOADED, 3 UNKNOWN_ROLE. */
+export function encodeEndRequest(requestId: number, appStatus: number, protocolStatus: number): Buffer {
+  checkInt('requestId', requestId, 65535);
+  checkInt('appStatus', appStatus, 0xffffffff);
+  checkInt('protocolStatus', protocolStatus, 255);
+  const out = Buffer.alloc(16);
+  writeHeader(out, 0, RecordType.END_REQUEST, requestId, 8, 0);
+  out.writeUInt32BE(appStatus, 8);
+  out[12] = protocolStatus;
+  return out;
+}
+
+/** ABORT_REQUEST (FastCGI 1.0, 5.4): a header with no content. */
+export function encodeAbortRequest(requestId: number): Buffer {
+  checkInt('requestId', requestId, 65535);
+  const out = Buffer.alloc(8);
+  writeHeader(out, 0, RecordType.ABORT_REQUEST, requestId, 0, 0);
+  return out;
+}
+
+/** UNKNOWN_TYPE (FastCGI 1.0, 4.2): the answer to a management record of a type not understood. */
+export function encodeUnknownType(type: number): Buffer {
+  checkInt('type', type, 255);
+  const out = Buffer.alloc(16);
+  writeHeader(out, 0, RecordType.UNKNOWN_TYPE, 0, 8, 0);
+  out[8] = type;
+  return out;
+}
+
+/** A name or value: bytes, or a string encoded with the encoder's encoding. */
+export type PairPart = string | Uint8Array;
+
+function lengthSize(n: number): number {
+  return n < 128 ? 1 : 4;
+}
+
+function writeLength(out: Buffer, at: number, n: number): number {
+  if (n < 128) {
+    out[at] = n;
+    return at + 1;
+  }
+  out.writeUInt32BE((n | 0x80000000) >>> 0, at);
+  return at + 4;
+}
+
+/**
+ * Name-value pairs as one encoded stream body (no record framing): 1-byte lengths below 128, else 4 bytes
+ * with the high bit set (FastCGI 1.0, 3.4).
+ */
+export function encodePairBody(pairs: Iterable<readonly [PairPart, PairPart]>, encoding: BufferEncoding = 'utf8'): Buffer {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for (const [name, value] of pairs) {
+    const n = typeof name === 'string' ? Buffer.from(name, encoding) : Buffer.from(name.buffer, name.byteOffset, name.byteLength);
+    const v = typeof value === 'string' ? Buffer.from(value, encoding) : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    if (n.length > 0x7fffffff || v.length > 0x7fffffff) throw rangeError('pair length', Math.max(n.length, v.length), 0x7fffffff);
+    parts.push(n, v);
+    total += lengthSize(n.length) + lengthSize(v.length) + n.length + v.length;
+  }
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = 0; i < parts.length; i += 2) {
+    at = writeLength(out, at, parts[i].length);
+    at = writeLength(out, at, parts[i + 1].length);
+    at += parts[i].copy(out, at);
+    at += parts[i + 1].copy(out, at);
+  }
+  return out;
+}
+
+/**
+ * A stream of pairs (PARAMS) as records. A pair is never split across two records when it fits in one
+ * (PHP-FPM, among others, rejects split pairs); only a pair larger than a record is cut, because it must be.
+ * `close` appends the empty PARAMS record.
+ */
+export function encodeParams(requestId: number, pairs: Iterable<readonly [PairPart, PairPart]>, close = true,
+  encoding: BufferEncoding = 'utf8'): Buffer {
+  checkInt('requestId', requestId, 65535);
+  const encoded: Buffer[] = [];
+  for (const pair of pairs) encoded.push(encodePairBody([pair], encoding));
+  // Lay out records: [start, length] of each record's content within the concatenated pairs.
+  const records: [number, number][] = [];
+  let recordStart = 0, recordLength = 0, offset = 0;
+  for (const pair of encoded) {
+    if (recordLength > 0 && recordLength + pair.length > MAX_STREAM_RECORD) {
+      records.push([recordStart, recordLength]);
+      recordStart = offset;
+      recordLength = 0;
+    }
+    let left = pair.length;
+    while (recordLength + left > MAX_STREAM_RECORD) {  // a pair larger than one record
+      const take = MAX_STREAM_RECORD - recordLength;
+      records.push([recordStart, recordLength + take]);
+      left -= take;
+      recordStart += recordLength + take;
+      recordLength = 0;
+    }
+    recordLength += left;
+    offset += pair.length;
+  }
+  if (recordLength > 0) records.push([recordStart, recordLength]);
+  const body = Buffer.concat(encoded, offset);
+  let size = close ? 8 : 0;
+  for (const [, len] of records) size += 8 + len + paddingFor(len);
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const [start, len] of records) {
+    const pad = paddingFor(len);
+    writeHeader(out, at, RecordType.PARAMS, requestId, len, pad);
+    body.copy(out, at + 8, start, start + len);
+    out.fill(0, at + 8 + len, at + 8 + len + pad);
+    at += 8 + len + pad;
+  }
+  if (close) writeHeader(out, at, RecordType.PARAMS, requestId, 0, 0);
+  return out;
+}
+
+/** One management record of pairs (GET_VALUES or GET_VALUES_RESULT, FastCGI 1.0, 4.1): it must fit in one record. */
+function encodeManagementPairs(type: number, pairs: Iterable<readonly [PairPart, PairPart]>): Buffer {
+  const body = encodePairBody(pairs, 'latin1');
+  if (body.length > MAX_RECORD_CONTENT) throw rangeError('management record content', body.length, MAX_RECORD_CONTENT);
+  const pad = paddingFor(body.length);
+  const out = Buffer.alloc(8 + body.length + pad);
+  writeHeader(out, 0, type, 0, body.length, pad);
+  body.copy(out, 8);
+  return out;
+}
+
+/** GET_VALUES asking for these variables (values empty). */
+export function encodeGetValues(names: Iterable<string>): Buffer {
+  return encodeManagementPairs(RecordType.GET_VALUES, [...names].map((n) => [n, ''] as const));
+}
+
+/** GET_VALUES_RESULT with these values. */
+export function encodeGetValuesResult(values: Iterable<readonly [string, string]>): Buffer {
+  return encodeManagementPairs(RecordType.GET_VALUES_RESULT, values);
+}
+
+/**
+ * The SCGI netstring for a request: CONTENT_LENGTH first, then SCGI=1, then `headers` (a CONTENT_LENGTH or
+ * SCGI among them is skipped). Names must be non-empty and, like values, free of NUL bytes; no repeats.
+ */
+export function encodeScgiHeader(contentLength: number, headers: Iterable<readonly [string, string]>,
+  encoding: BufferEncoding = 'latin1'): Buffer {
+  if (!Number.isSafeInteger(contentLength) || contentLength < 0) throw rangeError('contentLength', contentLength, Number.MAX_SAFE_INTEGER);
+  const seen = new Set<string>(['CONTENT_LENGTH', 'SCGI']);
+  const parts: string[] = ['CONTENT_LENGTH', String(contentLength), 'SCGI', '1'];
+  for (const [name, value] of headers) {
+    if (name === 'CONTENT_LENGTH' || name === 'SCGI') continue;
+    if (name.length === 0 || name.includes('\0') || value.includes('\0')) {
+      throw new TypeError(`SCGI header ${JSON.stringify(name)} is empty or contains a NUL byte`);
+    }
+    if (seen.has(name)) throw new TypeError(`SCGI header ${JSON.stringify(name)} is repeated`);
+    seen.add(name);
+    parts.push(name, value);
+  }
+  const body = Buffer.from(parts.join('\0') + '\0', encoding);
+  return Buffer.concat([Buffer.from(`${body.length}:`, 'latin1'), body, Buffer.from(',', 'latin1')]);
+}

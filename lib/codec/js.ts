@@ -1,0 +1,413 @@
+/**
+ * The pure-TypeScript twin of native/fastcgi.cc and native/scgi.cc: the same contract (core.ts), the same
+ * results, the same error codes. It runs where the addon cannot load, and it is the oracle of the
+ * differential tests. Keep every branch in the order of its C++ counterpart.
+ */
+import {
+  type CodecCore, DEFAULT_SCRATCH_ENTRIES, FRAG_FIRST, FRAG_LAST, MAX_NAME_LENGTH, SCRATCH_ENTRIES,
+  SCRATCH_LENGTH_HI, SCRATCH_LENGTH_LO, SCRATCH_SHAPE,
+} from './core.js';
+import { KNOWN_NAMES } from './known-names.js';
+
+// Codes of native/codes.h.
+const BAD_VERSION = -1;
+const PAIRS_TRUNCATED = -10;
+const PARAMS_TOO_LARGE = -11;
+const PARAMS_TOO_MANY = -12;
+const NAME_TOO_LONG = -13;
+const VALUE_TOO_LONG = -14;
+const SCGI_BAD_NETSTRING = -20;
+const SCGI_HEADER_TOO_LARGE = -21;
+const SCGI_BAD_HEADER = -22;
+const SCGI_NO_CONTENT_LENGTH = -23;
+const SCGI_BAD_CONTENT_LENGTH = -24;
+const SCGI_NO_SCGI = -25;
+const SCGI_DUPLICATE_HEADER = -26;
+
+// Record scanner state words (native/fastcgi.h ScanState).
+const PHASE = 0, HEADER_FILL = 1, HEADER_LO = 2, HEADER_HI = 3, CONTENT_LEFT = 4, PADDING_LEFT = 5,
+  CONSUMED = 6, ERROR = 7;
+const P_HEADER = 0, P_CONTENT = 1, P_PADDING = 2, P_FAILED = 3;
+// Netstring state words (native/scgi.h NetstringState).
+const NS_PHASE = 0, NS_DECLARED = 1, NS_DIGITS = 2, NS_LEFT = 3, NS_CONSUMED = 4, NS_ERROR = 5;
+const NS_LENGTH = 0, NS_HEADER = 1, NS_COMMA = 2, NS_DONE = 3, NS_FAILED = 4;
+
+const SHAPE_SEED = 2166136261;
+const MAX_ENCODED_CONTENT = 65528;
+const CONTENT_LENGTH_BYTES = [67, 79, 78, 84, 69, 78, 84, 95, 76, 69, 78, 71, 84, 72]; // CONTENT_LENGTH
+const MAX_LENGTH_DIGITS = 15;
+
+/** FNV-1a over bytes, as native HashName. */
+function hashBytes(buf: Uint8Array, at: number, len: number): number {
+  let h = 2166136261;
+  for (let i = 0; i < len; i++) h = Math.imul(h ^ buf[at + i], 16777619) >>> 0;
+  return h;
+}
+
+function hashString(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
+  return h;
+}
+
+function shapeStep(h: number, id: number): number {
+  return Math.imul(h ^ id, 16777619) >>> 0;
+}
+
+/** Known names by bytes: an open-addressing table like native NameTable. */
+class NameTable {
+  private readonly hashes: Uint32Array;
+  private readonly ids: Uint32Array;
+  private readonly names: Uint8Array[];
+  private readonly mask: number;
+
+  constructor(list: readonly string[]) {
+    let cap = 16;
+    while (cap < list.length * 2) cap <<= 1;
+    this.hashes = new Uint32Array(cap);
+    this.ids = new Uint32Array(cap);
+    this.names = new Array(cap);
+    this.mask = cap - 1;
+    list.forEach((name, index) => {
+      const bytes = Buffer.from(name, 'latin1');
+      if (this.find(bytes, 0, bytes.length) !== 0) return;
+      let i = hashString(name) & this.mask;
+      while (this.ids[i] !== 0) i = (i + 1) & this.mask;
+      this.hashes[i] = hashString(name);
+      this.ids[i] = index + 1;
+      this.names[i] = bytes;
+    });
+  }
+
+  find(buf: Uint8Array, at: number, len: number): number {
+    const h = hashBytes(buf, at, len);
+    for (let i = h & this.mask; ; i = (i + 1) & this.mask) {
+      const id = this.ids[i];
+      if (id === 0) return 0;
+      if (this.hashes[i] !== h) continue;
+      const name = this.names[i];
+      if (name.length !== len) continue;
+      let same = true;
+      for (let k = 0; k < len; k++) if (name[k] !== buf[at + k]) { same = false; break; }
+      if (same) return id;
+    }
+  }
+}
+
+function headerByte(state: Int32Array, i: number): number {
+  return (state[i < 4 ? HEADER_LO : HEADER_HI] >>> (8 * (i & 3))) & 0xff;
+}
+
+class JsCore implements CodecCore {
+  readonly name = 'js' as const;
+  scratch = new Uint32Array(SCRATCH_ENTRIES + 4 * DEFAULT_SCRATCH_ENTRIES);
+  private readonly names = new NameTable(KNOWN_NAMES);
+
+  reserve(entries: number): void {
+    const words = SCRATCH_ENTRIES + 4 * entries;
+    if (words <= this.scratch.length) return;
+    const next = new Uint32Array(words);
+    next.set(this.scratch.subarray(0, SCRATCH_ENTRIES));
+    this.scratch = next;
+  }
+
+  private capacity(): number {
+    return (this.scratch.length - SCRATCH_ENTRIES) >>> 2;
+  }
+
+  scanRecords(chunk: Uint8Array, start: number, state: Int32Array): number {
+    if (state[PHASE] === P_FAILED) {
+      state[CONSUMED] = start;
+      return state[ERROR];
+    }
+    const out = this.scratch;
+    const len = chunk.length;
+    const capacity = this.capacity();
+    let pos = start;
+    let n = 0;
+    while (pos < len && n < capacity) {
+      const phase = state[PHASE];
+      if (phase === P_HEADER) {
+        let fill = state[HEADER_FILL];
+        if (fill === 0 && len - pos >= 8) {
+          state[HEADER_LO] = chunk[pos] | chunk[pos + 1] << 8 | chunk[pos + 2] << 16 | chunk[pos + 3] << 24;
+          state[HEADER_HI] = chunk[pos + 4] | chunk[pos + 5] << 8 | chunk[pos + 6] << 16 | chunk[pos + 7] << 24;
+          pos += 8;
+          fill = 8;
+        } else {
+          while (fill < 8 && pos < len) {
+            const slot = fill < 4 ? HEADER_LO : HEADER_HI;
+            const shift = 8 * (fill & 3);
+            state[slot] = (state[slot] & ~(0xff << shift)) | (chunk[pos++] << shift);
+            fill++;
+          }
+        }
+        state[HEADER_FILL] = fill;
+        if (fill < 8) break;
+        state[HEADER_FILL] = 0;
+        if (headerByte(state, 0) !== 1) return this.fail(state, pos, BAD_VERSION);
+        const content = headerByte(state, 4) << 8 | headerByte(state, 5);
+        const padding = headerByte(state, 6);
+        state[CONTENT_LEFT] = content;
+        state[PADDING_LEFT] = padding;
+        if (content === 0) {
+          const f = SCRATCH_ENTRIES + 4 * n;
+          out[f] = (headerByte(state, 1) | (FRAG_FIRST | FRAG_LAST) << 8 |
+            (headerByte(state, 2) << 8 | headerByte(state, 3)) << 16) >>> 0;
+          out[f + 1] = pos;
+          out[f + 2] = 0;
+          out[f + 3] = padding << 16;
+          n++;
+          state[PHASE] = padding ? P_PADDING : P_HEADER;
+        } else {
+          state[PHASE] = P_CONTENT;
+        }
+      } else if (phase === P_CONTENT) {
+        const content = headerByte(state, 4) << 8 | headerByte(state, 5);
+        const padding = headerByte(state, 6);
+        const left = state[CONTENT_LEFT];
+        const take = Math.min(left, len - pos);
+        const flags = (left === content ? FRAG_FIRST : 0) | (take === left ? FRAG_LAST : 0);
+        const f = SCRATCH_ENTRIES + 4 * n;
+        out[f] = (headerByte(state, 1) | flags << 8 | (headerByte(state, 2) << 8 | headerByte(state, 3)) << 16) >>> 0;
+        out[f + 1] = pos;
+        out[f + 2] = take;
+        out[f + 3] = content | padding << 16;
+        n++;
+        pos += take;
+        state[CONTENT_LEFT] = left - take;
+        if (left === take) state[PHASE] = padding ? P_PADDING : P_HEADER;
+      } else {
+        const left = state[PADDING_LEFT];
+        const take = Math.min(left, len - pos);
+        pos += take;
+        state[PADDING_LEFT] = left - take;
+        if (left === take) state[PHASE] = P_HEADER;
+      }
+    }
+    state[CONSUMED] = pos;
+    return n;
+  }
+
+  private fail(state: Int32Array, pos: number, code: number): number {
+    state[PHASE] = P_FAILED;
+    state[ERROR] = code;
+    state[CONSUMED] = pos;
+    return code;
+  }
+
+  scanNetstring(chunk: Uint8Array, start: number, state: Int32Array, maxHeader: number): number {
+    const out = this.scratch;
+    const len = chunk.length;
+    const capacity = this.capacity();
+    let pos = start;
+    let n = 0;
+    while (n < capacity) {
+      const phase = state[NS_PHASE];
+      if (phase === NS_FAILED) {
+        state[NS_CONSUMED] = pos;
+        return state[NS_ERROR];
+      }
+      if (phase === NS_DONE || pos >= len) break;
+      if (phase === NS_LENGTH) {
+        const b = chunk[pos];
+        if (b >= 48 && b <= 57) {
+          if (state[NS_DIGITS] > 0 && state[NS_DECLARED] === 0) return this.nsFail(state, pos, SCGI_BAD_NETSTRING);
+          const declared = state[NS_DECLARED] * 10 + (b - 48);
+          if (declared > maxHeader) return this.nsFail(state, pos, SCGI_HEADER_TOO_LARGE);
+          state[NS_DECLARED] = declared;
+          state[NS_DIGITS]++;
+          pos++;
+        } else if (b === 58 && state[NS_DIGITS] > 0) {
+          pos++;
+          state[NS_LEFT] = state[NS_DECLARED];
+          if (state[NS_DECLARED] === 0) {
+            const f = SCRATCH_ENTRIES + 4 * n++;
+            out[f] = (FRAG_FIRST | FRAG_LAST) << 8;
+            out[f + 1] = pos;
+            out[f + 2] = 0;
+            out[f + 3] = 0;
+            state[NS_PHASE] = NS_COMMA;
+          } else {
+            state[NS_PHASE] = NS_HEADER;
+          }
+        } else {
+          return this.nsFail(state, pos, SCGI_BAD_NETSTRING);
+        }
+      } else if (phase === NS_HEADER) {
+        const declared = state[NS_DECLARED];
+        const left = state[NS_LEFT];
+        const take = Math.min(left, len - pos);
+        const f = SCRATCH_ENTRIES + 4 * n++;
+        out[f] = ((left === declared ? FRAG_FIRST : 0) | (take === left ? FRAG_LAST : 0)) << 8;
+        out[f + 1] = pos;
+        out[f + 2] = take;
+        out[f + 3] = declared;
+        pos += take;
+        state[NS_LEFT] = left - take;
+        if (left === take) state[NS_PHASE] = NS_COMMA;
+      } else {
+        if (chunk[pos] !== 44) return this.nsFail(state, pos, SCGI_BAD_NETSTRING);
+        pos++;
+        state[NS_PHASE] = NS_DONE;
+      }
+    }
+    state[NS_CONSUMED] = pos;
+    return n;
+  }
+
+  private nsFail(state: Int32Array, pos: number, code: number): number {
+    state[NS_PHASE] = NS_FAILED;
+    state[NS_ERROR] = code;
+    state[NS_CONSUMED] = pos;
+    return code;
+  }
+
+  decodePairs(buf: Uint8Array, begin: number, end: number): number {
+    const s = this.scratch;
+    if (end - begin > s[0]) return PARAMS_TOO_LARGE;
+    const maxPairs = Math.min(s[1], this.capacity());
+    const maxName = Math.min(s[2], MAX_NAME_LENGTH);
+    const maxValue = s[3];
+    let h = SHAPE_SEED;
+    let pos = begin;
+    let n = 0;
+    while (pos < end) {
+      if (n >= maxPairs) return PARAMS_TOO_MANY;
+      // Length prefixes: 1 byte below 128, else 4 bytes with the high bit set (FastCGI 1.0, 3.4).
+      let b = buf[pos];
+      let nameLen: number;
+      if ((b & 0x80) === 0) { nameLen = b; pos += 1; } else {
+        if (end - pos < 4) return PAIRS_TRUNCATED;
+        nameLen = (b & 0x7f) * 0x1000000 + (buf[pos + 1] << 16 | buf[pos + 2] << 8 | buf[pos + 3]);
+        pos += 4;
+      }
+      if (pos >= end) return PAIRS_TRUNCATED;
+      b = buf[pos];
+      let valueLen: number;
+      if ((b & 0x80) === 0) { valueLen = b; pos += 1; } else {
+        if (end - pos < 4) return PAIRS_TRUNCATED;
+        valueLen = (b & 0x7f) * 0x1000000 + (buf[pos + 1] << 16 | buf[pos + 2] << 8 | buf[pos + 3]);
+        pos += 4;
+      }
+      if (nameLen > maxName) return NAME_TOO_LONG;
+      if (valueLen > maxValue) return VALUE_TOO_LONG;
+      if (nameLen > end - pos) return PAIRS_TRUNCATED;
+      if (valueLen > end - pos - nameLen) return PAIRS_TRUNCATED;
+      const id = this.names.find(buf, pos, nameLen);
+      const p = SCRATCH_ENTRIES + 4 * n;
+      s[p] = pos;
+      s[p + 1] = pos + nameLen;
+      s[p + 2] = valueLen;
+      s[p + 3] = nameLen | id << 16;
+      h = shapeStep(h, id);
+      pos += nameLen + valueLen;
+      n++;
+    }
+    s[SCRATCH_SHAPE] = h;
+    return n;
+  }
+
+  decodeScgiHeaders(buf: Uint8Array, begin: number, end: number): number {
+    const s = this.scratch;
+    if (end - begin > s[0]) return SCGI_HEADER_TOO_LARGE;
+    const maxPairs = Math.min(s[1], this.capacity());
+    const maxName = Math.min(s[2], MAX_NAME_LENGTH);
+    const maxValue = s[3];
+    let h = SHAPE_SEED;
+    let scgiSeen = false;
+    let pos = begin;
+    let n = 0;
+    const seen = new Map<number, number[]>(); // name hash -> pair indexes
+    let contentLength = 0;
+    while (pos < end) {
+      if (n >= maxPairs) return PARAMS_TOO_MANY;
+      const nameEnd = buf.indexOf(0, pos);
+      if (nameEnd < 0 || nameEnd >= end || nameEnd === pos) return SCGI_BAD_HEADER;
+      const nameLen = nameEnd - pos;
+      if (nameLen > maxName) return NAME_TOO_LONG;
+      const valueAt = nameEnd + 1;
+      const valueEnd = valueAt < end ? buf.indexOf(0, valueAt) : -1;
+      if (valueEnd < 0 || valueEnd >= end) return SCGI_BAD_HEADER;
+      const valueLen = valueEnd - valueAt;
+      if (valueLen > maxValue) return VALUE_TOO_LONG;
+      if (n === 0) {
+        if (nameLen !== CONTENT_LENGTH_BYTES.length) return SCGI_NO_CONTENT_LENGTH;
+        for (let i = 0; i < nameLen; i++) if (buf[pos + i] !== CONTENT_LENGTH_BYTES[i]) return SCGI_NO_CONTENT_LENGTH;
+        if (valueLen === 0 || valueLen > MAX_LENGTH_DIGITS || (valueLen > 1 && buf[valueAt] === 48)) {
+          return SCGI_BAD_CONTENT_LENGTH;
+        }
+        let v = 0;
+        for (let i = 0; i < valueLen; i++) {
+          const d = buf[valueAt + i];
+          if (d < 48 || d > 57) return SCGI_BAD_CONTENT_LENGTH;
+          v = v * 10 + (d - 48);
+        }
+        contentLength = v;
+      }
+      if (nameLen === 4 && buf[pos] === 83 && buf[pos + 1] === 67 && buf[pos + 2] === 71 && buf[pos + 3] === 73) {
+        if (valueLen !== 1 || buf[valueAt] !== 49) return SCGI_NO_SCGI;
+        scgiSeen = true;
+      }
+      const hash = hashBytes(buf, pos, nameLen);
+      const same = seen.get(hash);
+      if (same !== undefined) {
+        for (const other of same) {
+          const o = SCRATCH_ENTRIES + 4 * other;
+          if ((s[o + 3] & 0xffff) !== nameLen) continue;
+          let equal = true;
+          for (let i = 0; i < nameLen; i++) if (buf[s[o] + i] !== buf[pos + i]) { equal = false; break; }
+          if (equal) return SCGI_DUPLICATE_HEADER;
+        }
+        same.push(n);
+      } else {
+        seen.set(hash, [n]);
+      }
+      const id = this.names.find(buf, pos, nameLen);
+      const p = SCRATCH_ENTRIES + 4 * n;
+      s[p] = pos;
+      s[p + 1] = valueAt;
+      s[p + 2] = valueLen;
+      s[p + 3] = nameLen | id << 16;
+      h = shapeStep(h, id);
+      n++;
+      pos = valueEnd + 1;
+    }
+    if (n === 0) return SCGI_NO_CONTENT_LENGTH;
+    if (!scgiSeen) return SCGI_NO_SCGI;
+    s[SCRATCH_SHAPE] = h;
+    s[SCRATCH_LENGTH_LO] = contentLength % 0x100000000;
+    s[SCRATCH_LENGTH_HI] = Math.floor(contentLength / 0x100000000);
+    return n;
+  }
+
+  writeStreamHeaders(out: Uint8Array, offset: number, type: number, requestId: number, length: number,
+    close: boolean): number {
+    let n = 0;
+    while (length > 0) {
+      const part = length < MAX_ENCODED_CONTENT ? length : MAX_ENCODED_CONTENT;
+      writeHeader(out, offset + 8 * n++, type, requestId, part, (8 - (part & 7)) & 7);
+      length -= part;
+    }
+    if (close) writeHeader(out, offset + 8 * n++, type, requestId, 0, 0);
+    return n;
+  }
+}
+
+/** Writes one 8-byte record header at out[at]. */
+export function writeHeader(out: Uint8Array, at: number, type: number, requestId: number, contentLength: number,
+  paddingLength: number): void {
+  out[at] = 1;
+  out[at + 1] = type;
+  out[at + 2] = requestId >>> 8;
+  out[at + 3] = requestId & 0xff;
+  out[at + 4] = contentLength >>> 8;
+  out[at + 5] = contentLength & 0xff;
+  out[at + 6] = paddingLength;
+  out[at + 7] = 0;
+}
+
+/** A new TypeScript core. */
+export function createJsCore(): CodecCore {
+  return new JsCore();
+}

@@ -1,0 +1,59 @@
+/**
+ * The SCGI request header: `<length>:<NAME\0VALUE\0 ...>,` then CONTENT_LENGTH body bytes.
+ * The reader gathers the netstring across chunks (a view when it arrives whole, one copy otherwise).
+ */
+import { FRAG_FIRST, FRAG_LAST, NETSTRING_STATE_WORDS, NS_CONSUMED, NS_PHASE, NS_DONE, SCRATCH_ENTRIES,
+  type CodecCore } from './core.js';
+import { type CgiwireError, protocolError } from '../errors.js';
+
+export class NetstringReader {
+  private readonly state = new Int32Array(NETSTRING_STATE_WORDS);
+  private carry: Buffer | null = null;
+  private carryFill = 0;
+  private failed: CgiwireError | null = null;
+  /** The header bytes (between ':' and ','), once {@link done}. */
+  header: Buffer | null = null;
+
+  /** @param maxHeaderBytes the largest declared length accepted; refused as soon as its digits exceed it. */
+  constructor(private readonly core: CodecCore, private readonly maxHeaderBytes: number) {}
+
+  get done(): boolean {
+    return this.state[NS_PHASE] === NS_DONE;
+  }
+
+  /**
+   * Reads a chunk. Returns the offset in `chunk` where the body begins once the netstring is complete,
+   * -1 while more is needed, or the error that makes the request invalid.
+   */
+  push(chunk: Buffer): number | CgiwireError {
+    if (this.failed) return this.failed;
+    if (this.done) return 0;
+    const core = this.core;
+    let start = 0;
+    while (start < chunk.length && !this.done) {
+      const n = core.scanNetstring(chunk, start, this.state, this.maxHeaderBytes);
+      if (n < 0) return (this.failed = protocolError(n));
+      start = this.state[NS_CONSUMED];
+      const s = core.scratch;
+      for (let i = 0; i < n; i++) {
+        const f = SCRATCH_ENTRIES + 4 * i;
+        const flags = (s[f] >>> 8) & 0xff, offset = s[f + 1], length = s[f + 2], declared = s[f + 3];
+        if ((flags & (FRAG_FIRST | FRAG_LAST)) === (FRAG_FIRST | FRAG_LAST)) {
+          this.header = chunk.subarray(offset, offset + length);
+          continue;
+        }
+        if (flags & FRAG_FIRST) {
+          this.carry = Buffer.allocUnsafe(declared);
+          this.carryFill = 0;
+        }
+        chunk.copy(this.carry!, this.carryFill, offset, offset + length);
+        this.carryFill += length;
+        if (flags & FRAG_LAST) {
+          this.header = this.carry;
+          this.carry = null;
+        }
+      }
+    }
+    return this.done ? start : -1;
+  }
+}

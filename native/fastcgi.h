@@ -1,0 +1,174 @@
+// FastCGI 1.0 byte-level core: record scanner, name-value pair decoder, record encoders.
+// Plain C++17, no Node headers: the caller owns every byte, the core returns offsets and lengths into it.
+// lib/codec/js.ts is the TypeScript twin of this file; both must give identical results.
+#ifndef CGIWIRE_FASTCGI_H
+#define CGIWIRE_FASTCGI_H
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "codes.h"
+
+namespace cgiwire {
+namespace fastcgi {
+
+constexpr uint8_t kVersion1 = 1;
+constexpr size_t kHeaderSize = 8;
+constexpr uint32_t kMaxContent = 65535;
+// Largest stream record the encoders emit: a multiple of 8, so a full record needs no padding.
+constexpr uint32_t kMaxEncodedContent = 65528;
+
+enum RecordType : uint8_t {
+  kBeginRequest = 1,
+  kAbortRequest = 2,
+  kEndRequest = 3,
+  kParams = 4,
+  kStdin = 5,
+  kStdout = 6,
+  kStderr = 7,
+  kData = 8,
+  kGetValues = 9,
+  kGetValuesResult = 10,
+  kUnknownType = 11,
+};
+
+// ---- Record scanner ------------------------------------------------------------------------------
+//
+// The scanner is incremental and keeps its whole state in a caller-owned int32 array (so the same state
+// can live in a JS Int32Array). It never copies content: each call reports the pieces of record content
+// found in the chunk ("fragments") as offsets into that chunk. A record whose content is cut by a chunk
+// boundary is reported as several fragments; FIRST marks the one that starts a record's content, LAST the
+// one that completes it. A record with no content gives one fragment of length 0 with FIRST|LAST.
+
+enum ScanState : int {
+  kStPhase = 0,        // 0 header, 1 content, 2 padding, 3 failed
+  kStHeaderFill = 1,   // header bytes collected so far (0..8)
+  kStHeaderLo = 2,     // header bytes 0..3, byte i in bits 8i..8i+7
+  kStHeaderHi = 3,     // header bytes 4..7
+  kStContentLeft = 4,  // content bytes of the current record still to come
+  kStPaddingLeft = 5,  // padding bytes of the current record still to come
+  kStConsumed = 6,     // out: offset in the chunk where the call stopped
+  kStError = 7,        // the sticky error code once failed
+  kStateSize = 8,
+};
+
+enum ScanPhase : int32_t { kPhaseHeader = 0, kPhaseContent = 1, kPhasePadding = 2, kPhaseFailed = 3 };
+
+constexpr uint32_t kFragFirst = 1;
+constexpr uint32_t kFragLast = 2;
+
+// One fragment is four uint32 words:
+//   [0] type | flags << 8 | requestId << 16
+//   [1] offset of the fragment in the chunk
+//   [2] length of the fragment
+//   [3] the record's contentLength | paddingLength << 16
+constexpr size_t kFragmentWords = 4;
+
+// Scans chunk[start, len). Writes at most `capacity` fragments to `out`. Returns the number written, or a
+// negative Code (the state then stays failed). state[kStConsumed] tells where it stopped: len, or earlier
+// when `out` filled up (call again from there).
+int32_t ScanRecords(const uint8_t* chunk, size_t len, size_t start, int32_t* state, uint32_t* out,
+                    size_t capacity);
+
+// ---- Name-value pairs ----------------------------------------------------------------------------
+
+// Limits the receiver sets; the protocol sets none (FastCGI 1.0, section 3.4).
+struct PairLimits {
+  uint32_t max_bytes;   // the whole encoded stream
+  uint32_t max_pairs;
+  uint32_t max_name;    // bytes of one name
+  uint32_t max_value;   // bytes of one value
+};
+
+// Recognises well-known names on their bytes and gives each a small id (1-based; 0 = not known).
+// Built once from a list; lookups allocate nothing.
+class NameTable {
+ public:
+  explicit NameTable(const std::vector<std::string>& names);
+  uint32_t Find(const uint8_t* name, size_t len) const;
+  size_t size() const { return count_; }
+
+ private:
+  // A name is matched by its length and its first and last eight bytes (which cover names of up to 16
+  // bytes whole); only longer names compare their middle bytes against the pool.
+  struct Slot {
+    uint64_t head;
+    uint64_t tail;
+    uint32_t len;
+    uint32_t id;  // 0 = empty
+    uint32_t offset;
+  };
+  std::vector<Slot> slots_;
+  std::string pool_;
+  size_t mask_ = 0;
+  size_t count_ = 0;
+};
+
+// A name's first and last eight bytes (zero-extended below eight) and a hash of them and the length.
+struct NameKey {
+  uint64_t head;
+  uint64_t tail;
+  uint32_t hash;
+};
+NameKey KeyOf(const uint8_t* name, size_t len);
+uint32_t HashName(const uint8_t* name, size_t len);
+
+// One decoded pair is four uint32 words: [nameOffset, valueOffset, valueLength, nameLength | knownId << 16].
+// Offsets are absolute positions in `buf`. Names are therefore at most 65535 bytes, whatever max_name says.
+constexpr size_t kPairWords = 4;
+constexpr uint32_t kMaxNameLength = 65535;
+
+// Decodes the pairs in buf[begin, end). Every declared length is checked against the limits and against
+// what remains before it is used, in 64-bit-safe size_t arithmetic (CVE-2025-23016: two 31-bit lengths
+// summed in 32 bits wrapped libfcgi's allocation). `names` may be null (no ids). On success returns the
+// pair count and sets *shape to a hash of the sequence of known ids (0 when a name is not known).
+int32_t DecodePairs(const uint8_t* buf, size_t begin, size_t end, const PairLimits& limits,
+                    const NameTable* names, uint32_t* out, size_t capacity, uint32_t* shape);
+
+// Folds one id into a shape hash; the TypeScript side computes the same sequence.
+inline uint32_t ShapeStep(uint32_t h, uint32_t id) { return (h ^ id) * 16777619u; }
+constexpr uint32_t kShapeSeed = 2166136261u;
+
+// ---- Encoders ------------------------------------------------------------------------------------
+
+void WriteHeader(uint8_t* out, uint8_t type, uint16_t request_id, uint16_t content_length,
+                 uint8_t padding_length);
+// Bytes of padding that make `content_length` a multiple of 8.
+inline uint8_t PaddingFor(size_t content_length) { return (8 - (content_length & 7)) & 7; }
+
+// Length prefix of a name or value: 1 byte below 128, else 4 bytes with the high bit set.
+size_t PairLengthSize(uint32_t n);
+size_t WritePairLength(uint8_t* out, uint32_t n);
+size_t PairSize(uint32_t name_len, uint32_t value_len);
+size_t WritePair(uint8_t* out, const uint8_t* name, uint32_t name_len, const uint8_t* value,
+                 uint32_t value_len);
+
+// Record headers for a stream payload of `length` bytes cut into records of kMaxEncodedContent, the last
+// one padded to 8; `close` adds the empty record that ends the stream. Writes 8 bytes per record to
+// `out` (room for RecordCount(length, close) * 8) and returns the number of records.
+size_t StreamRecordCount(size_t length, bool close);
+size_t WriteStreamHeaders(uint8_t* out, uint8_t type, uint16_t request_id, size_t length, bool close);
+
+// Whole fixed-size records (16 bytes each).
+void WriteBeginRequest(uint8_t* out, uint16_t request_id, uint16_t role, uint8_t flags);
+void WriteEndRequest(uint8_t* out, uint16_t request_id, uint32_t app_status, uint8_t protocol_status);
+void WriteUnknownType(uint8_t* out, uint8_t type);
+// ABORT_REQUEST has no content: 8 bytes.
+void WriteAbortRequest(uint8_t* out, uint16_t request_id);
+
+// A stream of pairs (PARAMS, GET_VALUES, GET_VALUES_RESULT) as records: a pair is never split across two
+// records when it fits in one (PHP-FPM rejects split pairs); a pair larger than one record is split
+// because it must be. Returns the encoded bytes; `close` appends the empty record.
+struct Pair {
+  std::string name;
+  std::string value;
+};
+std::vector<uint8_t> EncodePairRecords(uint8_t type, uint16_t request_id, const std::vector<Pair>& pairs,
+                                       bool close);
+
+}  // namespace fastcgi
+}  // namespace cgiwire
+
+#endif  // CGIWIRE_FASTCGI_H
