@@ -16,12 +16,18 @@ namespace {
 using cgiwire::fastcgi::NameTable;
 using cgiwire::fastcgi::PairLimits;
 
-// Scratch layout, shared with lib/codec/native.ts.
+// Scratch layout, shared with lib/codec/core.ts. Number arguments travel in scratch words rather than as JS
+// arguments: a typed-array store costs about 1 ns, a napi_get_value_* call tens.
 constexpr size_t kScratchLimits = 0;     // 4 words: maxBytes, maxPairs, maxName, maxValue
 constexpr size_t kScratchShape = 4;      // out: shape hash of the decoded pairs
 constexpr size_t kScratchLengthLo = 5;   // out: SCGI CONTENT_LENGTH, low 32 bits
 constexpr size_t kScratchLengthHi = 6;   // out: high bits
-constexpr size_t kScratchEntries = 8;    // out: fragments or pairs, 4 words each
+constexpr size_t kScratchBegin = 7;      // in: start offset in the buffer
+constexpr size_t kScratchEnd = 8;        // in: end offset (decoders) or maxHeader (netstring scanner)
+constexpr size_t kScratchState = 16;     // in/out: a scanner's state words (8)
+constexpr size_t kScratchFragments = 24; // out: fragments, 4 words each, kFragmentCapacity of them
+constexpr size_t kFragmentCapacity = 256;
+constexpr size_t kScratchPairs = kScratchFragments + 4 * kFragmentCapacity;  // out: pairs, 4 words each
 
 struct Core {
   napi_ref scratch_ref = nullptr;
@@ -29,7 +35,7 @@ struct Core {
   size_t scratch_words = 0;
   std::unique_ptr<NameTable> names;
 
-  size_t Capacity() const { return scratch_words > kScratchEntries ? (scratch_words - kScratchEntries) / 4 : 0; }
+  size_t PairCapacity() const { return (scratch_words - kScratchPairs) / 4; }
   PairLimits Limits() const {
     return PairLimits{scratch[0], scratch[1], scratch[2], scratch[3]};
   }
@@ -59,16 +65,7 @@ bool GetBytes(napi_env env, napi_value v, const uint8_t** data, size_t* len) {
   return true;
 }
 
-bool GetInt32Array(napi_env env, napi_value v, int32_t** data, size_t* len) {
-  napi_typedarray_type type;
-  void* p = nullptr;
-  if (napi_get_typedarray_info(env, v, &type, len, &p, nullptr, nullptr) != napi_ok) return false;
-  if (type != napi_int32_array) return false;
-  *data = static_cast<int32_t*>(p);
-  return true;
-}
-
-// Reads the arguments every hot call shares: (bytes, start, end-or-state...).
+// Reads the arguments of a hot call and the core it belongs to.
 template <size_t N>
 bool Args(napi_env env, napi_callback_info info, napi_value (&argv)[N], Core** core) {
   size_t argc = N;
@@ -85,8 +82,8 @@ napi_value Init(napi_env env, napi_callback_info info) {
   if (args.Length() < 2 || !args[0].IsTypedArray() || !args[1].IsArray())
     return Throw(env, "init(scratch: Uint32Array, names: string[])");
   Napi::TypedArray typed = args[0].As<Napi::TypedArray>();
-  if (typed.TypedArrayType() != napi_uint32_array || typed.ElementLength() < kScratchEntries + 4)
-    return Throw(env, "scratch must be a Uint32Array of at least 12 words");
+  if (typed.TypedArrayType() != napi_uint32_array || typed.ElementLength() < kScratchPairs + 4)
+    return Throw(env, "scratch must be a Uint32Array with room for fragments and pairs");
   Napi::Array list = args[1].As<Napi::Array>();
   std::vector<std::string> names;
   for (uint32_t i = 0; i < list.Length(); i++) {
@@ -102,75 +99,66 @@ napi_value Init(napi_env env, napi_callback_info info) {
   return args.Env().Undefined();
 }
 
-// scanRecords(chunk, start, state: Int32Array): fragments into scratch; returns count or a negative code.
-napi_value ScanRecords(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  Core* core;
-  const uint8_t* chunk;
-  size_t len, state_len;
-  uint32_t start;
-  int32_t* state;
-  if (!Args(env, info, argv, &core) || !GetBytes(env, argv[0], &chunk, &len) ||
-      napi_get_value_uint32(env, argv[1], &start) != napi_ok || !GetInt32Array(env, argv[2], &state, &state_len) ||
-      state_len < cgiwire::fastcgi::kStateSize || start > len || len > INT32_MAX)
-    return Throw(env, "scanRecords(chunk: Uint8Array, start: number, state: Int32Array)");
-  return Int(env, cgiwire::fastcgi::ScanRecords(chunk, len, start, state, core->scratch + kScratchEntries,
-                                                core->Capacity()));
+// Reads (bytes) and the scratch-held begin offset; false when they do not fit.
+bool BytesArg(napi_env env, napi_callback_info info, Core** core, const uint8_t** buf, size_t* len,
+              size_t* begin) {
+  napi_value argv[1];
+  if (!Args(env, info, argv, core) || !GetBytes(env, argv[0], buf, len) || *len > INT32_MAX) return false;
+  *begin = (*core)->scratch[kScratchBegin];
+  return *begin <= *len;
 }
 
-// scanNetstring(chunk, start, state: Int32Array, maxHeader): like scanRecords, for the SCGI netstring.
-napi_value ScanNetstring(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
+int32_t* State(Core* core) { return reinterpret_cast<int32_t*>(core->scratch + kScratchState); }
+
+// scanRecords(chunk): from scratch[begin], with the state in scratch; fragments into scratch.
+napi_value ScanRecords(napi_env env, napi_callback_info info) {
   Core* core;
   const uint8_t* chunk;
-  size_t len, state_len;
-  uint32_t start, max_header;
-  int32_t* state;
-  if (!Args(env, info, argv, &core) || !GetBytes(env, argv[0], &chunk, &len) ||
-      napi_get_value_uint32(env, argv[1], &start) != napi_ok || !GetInt32Array(env, argv[2], &state, &state_len) ||
-      napi_get_value_uint32(env, argv[3], &max_header) != napi_ok || state_len < cgiwire::scgi::kNsStateSize ||
-      start > len || len > INT32_MAX || max_header > INT32_MAX)
-    return Throw(env, "scanNetstring(chunk: Uint8Array, start: number, state: Int32Array, maxHeader: number)");
-  return Int(env, cgiwire::scgi::ScanNetstring(chunk, len, start, state, max_header,
-                                               core->scratch + kScratchEntries, core->Capacity()));
+  size_t len, start;
+  if (!BytesArg(env, info, &core, &chunk, &len, &start)) return Throw(env, "scanRecords(chunk: Uint8Array)");
+  return Int(env, cgiwire::fastcgi::ScanRecords(chunk, len, start, State(core),
+                                                core->scratch + kScratchFragments, kFragmentCapacity));
+}
+
+// scanNetstring(chunk): like scanRecords, for the SCGI netstring; maxHeader in scratch[end].
+napi_value ScanNetstring(napi_env env, napi_callback_info info) {
+  Core* core;
+  const uint8_t* chunk;
+  size_t len, start;
+  if (!BytesArg(env, info, &core, &chunk, &len, &start) || core->scratch[kScratchEnd] > INT32_MAX)
+    return Throw(env, "scanNetstring(chunk: Uint8Array)");
+  return Int(env, cgiwire::scgi::ScanNetstring(chunk, len, start, State(core), core->scratch[kScratchEnd],
+                                               core->scratch + kScratchFragments, kFragmentCapacity));
 }
 
 bool RangeArgs(napi_env env, napi_callback_info info, Core** core, const uint8_t** buf, size_t* begin,
                size_t* end) {
-  napi_value argv[3];
   size_t len;
-  uint32_t b, e;
-  if (!Args(env, info, argv, core) || !GetBytes(env, argv[0], buf, &len) ||
-      napi_get_value_uint32(env, argv[1], &b) != napi_ok || napi_get_value_uint32(env, argv[2], &e) != napi_ok ||
-      b > e || e > len)
-    return false;
-  *begin = b;
-  *end = e;
-  return true;
+  if (!BytesArg(env, info, core, buf, &len, begin)) return false;
+  *end = (*core)->scratch[kScratchEnd];
+  return *begin <= *end && *end <= len;
 }
 
-// decodePairs(buf, begin, end): pairs into scratch with the limits in scratch[0..3]; count or a code.
+// decodePairs(buf): pairs of buf[begin, end) into scratch under the limits in scratch; count or a code.
 napi_value DecodePairs(napi_env env, napi_callback_info info) {
   Core* core;
   const uint8_t* buf;
   size_t begin, end;
-  if (!RangeArgs(env, info, &core, &buf, &begin, &end))
-    return Throw(env, "decodePairs(buf: Uint8Array, begin: number, end: number)");
+  if (!RangeArgs(env, info, &core, &buf, &begin, &end)) return Throw(env, "decodePairs(buf: Uint8Array)");
   return Int(env, cgiwire::fastcgi::DecodePairs(buf, begin, end, core->Limits(), core->names.get(),
-                                                core->scratch + kScratchEntries, core->Capacity(),
+                                                core->scratch + kScratchPairs, core->PairCapacity(),
                                                 core->scratch + kScratchShape));
 }
 
-// decodeScgiHeaders(buf, begin, end): as decodePairs, plus CONTENT_LENGTH in scratch[5..6].
+// decodeScgiHeaders(buf): as decodePairs, plus CONTENT_LENGTH in scratch.
 napi_value DecodeScgiHeaders(napi_env env, napi_callback_info info) {
   Core* core;
   const uint8_t* buf;
   size_t begin, end;
-  if (!RangeArgs(env, info, &core, &buf, &begin, &end))
-    return Throw(env, "decodeScgiHeaders(buf: Uint8Array, begin: number, end: number)");
+  if (!RangeArgs(env, info, &core, &buf, &begin, &end)) return Throw(env, "decodeScgiHeaders(buf: Uint8Array)");
   uint64_t length = 0;
   int32_t n = cgiwire::scgi::DecodeHeaders(buf, begin, end, core->Limits(), core->names.get(),
-                                           core->scratch + kScratchEntries, core->Capacity(),
+                                           core->scratch + kScratchPairs, core->PairCapacity(),
                                            core->scratch + kScratchShape, &length);
   core->scratch[kScratchLengthLo] = static_cast<uint32_t>(length);
   core->scratch[kScratchLengthHi] = static_cast<uint32_t>(length >> 32);

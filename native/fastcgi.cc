@@ -104,22 +104,6 @@ int32_t ScanRecords(const uint8_t* chunk, size_t len, size_t start, int32_t* sta
 
 // ---- Name table ----------------------------------------------------------------------------------
 
-NameKey KeyOf(const uint8_t* name, size_t len) {
-  // Length plus the first and last eight bytes, mixed by multiplication: a few cycles whatever the length
-  // (a byte-serial hash cost 20 ns per name). Collisions only cost a comparison.
-  uint64_t a = 0, b = 0;
-  if (len >= 8) {
-    std::memcpy(&a, name, 8);
-    std::memcpy(&b, name + len - 8, 8);
-  } else {
-    for (size_t i = 0; i < len; i++) a = a << 8 | name[i];
-  }
-  uint64_t h = (a * 0x9E3779B97F4A7C15ull) ^ (b * 0xC2B2AE3D27D4EB4Full) ^ (len * 0x165667B19E3779F9ull);
-  h ^= h >> 29;
-  h *= 0xBF58476D1CE4E5B9ull;
-  return NameKey{a, b, static_cast<uint32_t>(h >> 32)};
-}
-
 uint32_t HashName(const uint8_t* name, size_t len) { return KeyOf(name, len).hash; }
 
 NameTable::NameTable(const std::vector<std::string>& names) {
@@ -140,17 +124,6 @@ NameTable::NameTable(const std::vector<std::string>& names) {
                      static_cast<uint32_t>(pool_.size())};
     pool_ += name;
     count_++;
-  }
-}
-
-uint32_t NameTable::Find(const uint8_t* name, size_t len) const {
-  NameKey key = KeyOf(name, len);
-  for (size_t i = key.hash & mask_;; i = (i + 1) & mask_) {
-    const Slot& s = slots_[i];
-    if (s.id == 0) return 0;
-    if (s.len == len && s.head == key.head && s.tail == key.tail &&
-        (len <= 16 || std::memcmp(pool_.data() + s.offset + 8, name + 8, len - 16) == 0))
-      return s.id;
   }
 }
 
@@ -177,20 +150,27 @@ inline bool ReadPairLength(const uint8_t* buf, size_t end, size_t* pos, uint32_t
 }  // namespace
 
 int32_t DecodePairs(const uint8_t* buf, size_t begin, size_t end, const PairLimits& limits,
-                    const NameTable* names, uint32_t* out, size_t capacity, uint32_t* shape) {
+                    const NameTable* names, uint32_t* __restrict out, size_t capacity, uint32_t* shape) {
   if (end - begin > limits.max_bytes) return kParamsTooLarge;
-  size_t max_pairs = std::min<size_t>(limits.max_pairs, capacity);
-  uint32_t max_name = std::min(limits.max_name, kMaxNameLength);
+  const size_t max_pairs = std::min<size_t>(limits.max_pairs, capacity);
+  const uint32_t max_name = std::min(limits.max_name, kMaxNameLength);
+  const uint32_t max_value = limits.max_value;
   uint32_t h = kShapeSeed;
   size_t pos = begin;
   size_t n = 0;
   while (pos < end) {
     if (n >= max_pairs) return kParamsTooMany;
     uint32_t name_len, value_len;
-    if (!ReadPairLength(buf, end, &pos, &name_len)) return kPairsTruncated;
-    if (!ReadPairLength(buf, end, &pos, &value_len)) return kPairsTruncated;
+    if (end - pos >= 2 && (buf[pos] | buf[pos + 1]) < 0x80) {  // both lengths in one byte: the usual case
+      name_len = buf[pos];
+      value_len = buf[pos + 1];
+      pos += 2;
+    } else {
+      if (!ReadPairLength(buf, end, &pos, &name_len)) return kPairsTruncated;
+      if (!ReadPairLength(buf, end, &pos, &value_len)) return kPairsTruncated;
+    }
     if (name_len > max_name) return kParamNameTooLong;
-    if (value_len > limits.max_value) return kParamValueTooLong;
+    if (value_len > max_value) return kParamValueTooLong;
     // Compare against what remains; never add the two declared lengths.
     if (name_len > end - pos) return kPairsTruncated;
     if (value_len > end - pos - name_len) return kPairsTruncated;
@@ -201,8 +181,7 @@ int32_t DecodePairs(const uint8_t* buf, size_t begin, size_t end, const PairLimi
     p[2] = value_len;
     p[3] = name_len | id << 16;
     h = ShapeStep(h, id);
-    pos += name_len;
-    pos += value_len;
+    pos += size_t(name_len) + value_len;
     n++;
   }
   *shape = h;

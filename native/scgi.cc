@@ -24,14 +24,14 @@ constexpr size_t kMaxLengthDigits = 15;
 
 int32_t ScanNetstring(const uint8_t* chunk, size_t len, size_t start, int32_t* state, uint32_t max_header,
                       uint32_t* out, size_t capacity) {
+  if (state[kNsPhase] == kNsFailed) {
+    state[kNsConsumed] = static_cast<int32_t>(start);
+    return state[kNsError];
+  }
   size_t pos = start;
   size_t n = 0;
   while (n < capacity) {
     int32_t phase = state[kNsPhase];
-    if (phase == kNsFailed) {
-      state[kNsConsumed] = static_cast<int32_t>(pos);
-      return state[kNsError];
-    }
     if (phase == kNsDone || pos >= len) break;
     if (phase == kNsLength) {
       uint8_t b = chunk[pos];
@@ -92,15 +92,16 @@ int32_t DecodeHeaders(const uint8_t* buf, size_t begin, size_t end, const fastcg
   bool scgi_seen = false;
   size_t pos = begin;
   size_t n = 0;
-  // Repeated names: an open-addressing set of pair indexes keyed by name hash.
+  // Repeated names: an open-addressing set of pair indexes keyed by name hash, sized for the most pairs these
+  // bytes can hold (a pair takes at least 3 bytes: a name byte and two NULs), so small headers clear little.
+  size_t most_pairs = std::min(max_pairs, (end - begin) / 3 + 1);
   constexpr size_t kStackSlots = 1024;
   uint32_t stack_slots[kStackSlots];
   std::vector<uint32_t> heap_slots;
   uint32_t* slots = stack_slots;
-  size_t slot_count = kStackSlots;
-  if (max_pairs * 2 > kStackSlots) {
-    slot_count = 1;
-    while (slot_count < max_pairs * 2) slot_count <<= 1;
+  size_t slot_count = 16;
+  while (slot_count < most_pairs * 2) slot_count <<= 1;
+  if (slot_count > kStackSlots) {
     heap_slots.resize(slot_count);
     slots = heap_slots.data();
   }

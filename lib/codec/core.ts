@@ -11,8 +11,18 @@ export const SCRATCH_SHAPE = 4;
 /** Words 5..6: out, the SCGI CONTENT_LENGTH of the last decoded SCGI header (low, high 32 bits). */
 export const SCRATCH_LENGTH_LO = 5;
 export const SCRATCH_LENGTH_HI = 6;
-/** From word 8 on: fragments or pairs, four words each. */
-export const SCRATCH_ENTRIES = 8;
+/** Word 7: in, the start offset; word 8: in, the end offset (or the netstring's maxHeader). Native only. */
+export const SCRATCH_BEGIN = 7;
+export const SCRATCH_END = 8;
+/** Words 16..23: in/out, a scanner's state words while the native core runs. */
+export const SCRATCH_STATE = 16;
+/**
+ * Fragments (scanners) and pairs (decoders) have separate areas, so a record callback may decode params
+ * while the fragments of its chunk are still being delivered. Four words an entry.
+ */
+export const SCRATCH_FRAGMENTS = 24;
+export const FRAGMENT_CAPACITY = 256;
+export const SCRATCH_PAIRS = SCRATCH_FRAGMENTS + 4 * FRAGMENT_CAPACITY;
 
 /** Fragment words: [type | flags << 8 | requestId << 16, offset, length, contentLength | padding << 16]. */
 export const FRAG_FIRST = 1;
@@ -36,8 +46,8 @@ export interface CodecCore {
   readonly name: 'native' | 'js';
   /** Where every call below leaves its results. Replaced by {@link CodecCore.reserve}. */
   readonly scratch: Uint32Array;
-  /** Makes room for at least `entries` fragments or pairs per call. */
-  reserve(entries: number): void;
+  /** Makes room for at least `pairs` pairs per decode. */
+  reserve(pairs: number): void;
   /** FastCGI record fragments of chunk[start..]; state[ST_CONSUMED] is where it stopped. */
   scanRecords(chunk: Uint8Array, start: number, state: Int32Array): number;
   /** Fragments of the SCGI netstring header; stops after its ','. */
@@ -51,5 +61,15 @@ export interface CodecCore {
     close: boolean): number;
 }
 
-/** Initial scratch size in entries; grown by reserve() when limits ask for more pairs. */
-export const DEFAULT_SCRATCH_ENTRIES = 1024;
+/** Initial room for pairs; grown by reserve() when limits ask for more. */
+export const DEFAULT_PAIR_CAPACITY = 1024;
+
+/** A scratch array with the default room. */
+export function newScratch(pairs: number = DEFAULT_PAIR_CAPACITY): Uint32Array {
+  return new Uint32Array(SCRATCH_PAIRS + 4 * pairs);
+}
+
+/** Room for pairs in a scratch array. */
+export function pairCapacity(scratch: Uint32Array): number {
+  return (scratch.length - SCRATCH_PAIRS) >>> 2;
+}

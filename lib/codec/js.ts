@@ -4,8 +4,8 @@
  * differential tests. Keep every branch in the order of its C++ counterpart.
  */
 import {
-  type CodecCore, DEFAULT_SCRATCH_ENTRIES, FRAG_FIRST, FRAG_LAST, MAX_NAME_LENGTH, SCRATCH_ENTRIES,
-  SCRATCH_LENGTH_HI, SCRATCH_LENGTH_LO, SCRATCH_SHAPE,
+  type CodecCore, FRAG_FIRST, FRAG_LAST, FRAGMENT_CAPACITY, MAX_NAME_LENGTH, SCRATCH_FRAGMENTS, SCRATCH_LENGTH_HI,
+  SCRATCH_LENGTH_LO, SCRATCH_PAIRS, SCRATCH_SHAPE, newScratch, pairCapacity,
 } from './core.js';
 import { KNOWN_NAMES } from './known-names.js';
 
@@ -37,59 +37,59 @@ const MAX_ENCODED_CONTENT = 65528;
 const CONTENT_LENGTH_BYTES = [67, 79, 78, 84, 69, 78, 84, 95, 76, 69, 78, 71, 84, 72]; // CONTENT_LENGTH
 const MAX_LENGTH_DIGITS = 15;
 
-/** FNV-1a over bytes, as native HashName. */
+/** FNV-1a over bytes: for SCGI's repeated-name check. */
 function hashBytes(buf: Uint8Array, at: number, len: number): number {
   let h = 2166136261;
   for (let i = 0; i < len; i++) h = Math.imul(h ^ buf[at + i], 16777619) >>> 0;
   return h;
 }
 
-function hashString(s: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
-  return h;
+/**
+ * A cheap hash for known-name lookup: the length and three bytes. Known names share long prefixes (HTTP_,
+ * REQUEST_, SERVER_) but rarely their length and last bytes; a collision only costs a comparison.
+ */
+function nameHash(buf: Uint8Array, at: number, len: number): number {
+  return (len * 0x2f + buf[at + len - 1] * 0x3b1 + buf[at + len - 2] * 0x65 + buf[at + (len >> 1)] * 0x1d) >>> 0;
 }
 
 function shapeStep(h: number, id: number): number {
   return Math.imul(h ^ id, 16777619) >>> 0;
 }
 
-/** Known names by bytes: an open-addressing table like native NameTable. */
+/** Known names by bytes: an open-addressing table (its own hash; the ids are what must match native). */
 class NameTable {
-  private readonly hashes: Uint32Array;
-  private readonly ids: Uint32Array;
+  private readonly ids: Uint16Array;
   private readonly names: Uint8Array[];
   private readonly mask: number;
+  private readonly longest: number;
 
   constructor(list: readonly string[]) {
     let cap = 16;
-    while (cap < list.length * 2) cap <<= 1;
-    this.hashes = new Uint32Array(cap);
-    this.ids = new Uint32Array(cap);
-    this.names = new Array(cap);
+    while (cap < list.length * 4) cap <<= 1;
+    this.ids = new Uint16Array(cap);
+    this.names = new Array(cap).fill(new Uint8Array(0));
     this.mask = cap - 1;
+    this.longest = Math.max(2, ...list.map((n) => n.length));
     list.forEach((name, index) => {
       const bytes = Buffer.from(name, 'latin1');
-      if (this.find(bytes, 0, bytes.length) !== 0) return;
-      let i = hashString(name) & this.mask;
+      if (bytes.length < 2 || this.find(bytes, 0, bytes.length) !== 0) return;
+      let i = nameHash(bytes, 0, bytes.length) & this.mask;
       while (this.ids[i] !== 0) i = (i + 1) & this.mask;
-      this.hashes[i] = hashString(name);
       this.ids[i] = index + 1;
       this.names[i] = bytes;
     });
   }
 
   find(buf: Uint8Array, at: number, len: number): number {
-    const h = hashBytes(buf, at, len);
-    for (let i = h & this.mask; ; i = (i + 1) & this.mask) {
+    if (len < 2 || len > this.longest) return 0;
+    for (let i = nameHash(buf, at, len) & this.mask; ; i = (i + 1) & this.mask) {
       const id = this.ids[i];
       if (id === 0) return 0;
-      if (this.hashes[i] !== h) continue;
       const name = this.names[i];
       if (name.length !== len) continue;
-      let same = true;
-      for (let k = 0; k < len; k++) if (name[k] !== buf[at + k]) { same = false; break; }
-      if (same) return id;
+      let k = len - 1;
+      while (k >= 0 && name[k] === buf[at + k]) k--;  // from the end: shared prefixes are common
+      if (k < 0) return id;
     }
   }
 }
@@ -100,19 +100,14 @@ function headerByte(state: Int32Array, i: number): number {
 
 class JsCore implements CodecCore {
   readonly name = 'js' as const;
-  scratch = new Uint32Array(SCRATCH_ENTRIES + 4 * DEFAULT_SCRATCH_ENTRIES);
+  scratch = newScratch();
   private readonly names = new NameTable(KNOWN_NAMES);
 
-  reserve(entries: number): void {
-    const words = SCRATCH_ENTRIES + 4 * entries;
-    if (words <= this.scratch.length) return;
-    const next = new Uint32Array(words);
-    next.set(this.scratch.subarray(0, SCRATCH_ENTRIES));
+  reserve(pairs: number): void {
+    if (pairs <= pairCapacity(this.scratch)) return;
+    const next = newScratch(pairs);
+    next.set(this.scratch.subarray(0, SCRATCH_PAIRS));
     this.scratch = next;
-  }
-
-  private capacity(): number {
-    return (this.scratch.length - SCRATCH_ENTRIES) >>> 2;
   }
 
   scanRecords(chunk: Uint8Array, start: number, state: Int32Array): number {
@@ -122,10 +117,9 @@ class JsCore implements CodecCore {
     }
     const out = this.scratch;
     const len = chunk.length;
-    const capacity = this.capacity();
     let pos = start;
     let n = 0;
-    while (pos < len && n < capacity) {
+    while (pos < len && n < FRAGMENT_CAPACITY) {
       const phase = state[PHASE];
       if (phase === P_HEADER) {
         let fill = state[HEADER_FILL];
@@ -151,7 +145,7 @@ class JsCore implements CodecCore {
         state[CONTENT_LEFT] = content;
         state[PADDING_LEFT] = padding;
         if (content === 0) {
-          const f = SCRATCH_ENTRIES + 4 * n;
+          const f = SCRATCH_FRAGMENTS + 4 * n;
           out[f] = (headerByte(state, 1) | (FRAG_FIRST | FRAG_LAST) << 8 |
             (headerByte(state, 2) << 8 | headerByte(state, 3)) << 16) >>> 0;
           out[f + 1] = pos;
@@ -168,7 +162,7 @@ class JsCore implements CodecCore {
         const left = state[CONTENT_LEFT];
         const take = Math.min(left, len - pos);
         const flags = (left === content ? FRAG_FIRST : 0) | (take === left ? FRAG_LAST : 0);
-        const f = SCRATCH_ENTRIES + 4 * n;
+        const f = SCRATCH_FRAGMENTS + 4 * n;
         out[f] = (headerByte(state, 1) | flags << 8 | (headerByte(state, 2) << 8 | headerByte(state, 3)) << 16) >>> 0;
         out[f + 1] = pos;
         out[f + 2] = take;
@@ -197,17 +191,16 @@ class JsCore implements CodecCore {
   }
 
   scanNetstring(chunk: Uint8Array, start: number, state: Int32Array, maxHeader: number): number {
+    if (state[NS_PHASE] === NS_FAILED) {
+      state[NS_CONSUMED] = start;
+      return state[NS_ERROR];
+    }
     const out = this.scratch;
     const len = chunk.length;
-    const capacity = this.capacity();
     let pos = start;
     let n = 0;
-    while (n < capacity) {
+    while (n < FRAGMENT_CAPACITY) {
       const phase = state[NS_PHASE];
-      if (phase === NS_FAILED) {
-        state[NS_CONSUMED] = pos;
-        return state[NS_ERROR];
-      }
       if (phase === NS_DONE || pos >= len) break;
       if (phase === NS_LENGTH) {
         const b = chunk[pos];
@@ -222,7 +215,7 @@ class JsCore implements CodecCore {
           pos++;
           state[NS_LEFT] = state[NS_DECLARED];
           if (state[NS_DECLARED] === 0) {
-            const f = SCRATCH_ENTRIES + 4 * n++;
+            const f = SCRATCH_FRAGMENTS + 4 * n++;
             out[f] = (FRAG_FIRST | FRAG_LAST) << 8;
             out[f + 1] = pos;
             out[f + 2] = 0;
@@ -238,7 +231,7 @@ class JsCore implements CodecCore {
         const declared = state[NS_DECLARED];
         const left = state[NS_LEFT];
         const take = Math.min(left, len - pos);
-        const f = SCRATCH_ENTRIES + 4 * n++;
+        const f = SCRATCH_FRAGMENTS + 4 * n++;
         out[f] = ((left === declared ? FRAG_FIRST : 0) | (take === left ? FRAG_LAST : 0)) << 8;
         out[f + 1] = pos;
         out[f + 2] = take;
@@ -266,7 +259,7 @@ class JsCore implements CodecCore {
   decodePairs(buf: Uint8Array, begin: number, end: number): number {
     const s = this.scratch;
     if (end - begin > s[0]) return PARAMS_TOO_LARGE;
-    const maxPairs = Math.min(s[1], this.capacity());
+    const maxPairs = Math.min(s[1], pairCapacity(s));
     const maxName = Math.min(s[2], MAX_NAME_LENGTH);
     const maxValue = s[3];
     let h = SHAPE_SEED;
@@ -295,7 +288,7 @@ class JsCore implements CodecCore {
       if (nameLen > end - pos) return PAIRS_TRUNCATED;
       if (valueLen > end - pos - nameLen) return PAIRS_TRUNCATED;
       const id = this.names.find(buf, pos, nameLen);
-      const p = SCRATCH_ENTRIES + 4 * n;
+      const p = SCRATCH_PAIRS + 4 * n;
       s[p] = pos;
       s[p + 1] = pos + nameLen;
       s[p + 2] = valueLen;
@@ -311,7 +304,7 @@ class JsCore implements CodecCore {
   decodeScgiHeaders(buf: Uint8Array, begin: number, end: number): number {
     const s = this.scratch;
     if (end - begin > s[0]) return SCGI_HEADER_TOO_LARGE;
-    const maxPairs = Math.min(s[1], this.capacity());
+    const maxPairs = Math.min(s[1], pairCapacity(s));
     const maxName = Math.min(s[2], MAX_NAME_LENGTH);
     const maxValue = s[3];
     let h = SHAPE_SEED;
@@ -353,7 +346,7 @@ class JsCore implements CodecCore {
       const same = seen.get(hash);
       if (same !== undefined) {
         for (const other of same) {
-          const o = SCRATCH_ENTRIES + 4 * other;
+          const o = SCRATCH_PAIRS + 4 * other;
           if ((s[o + 3] & 0xffff) !== nameLen) continue;
           let equal = true;
           for (let i = 0; i < nameLen; i++) if (buf[s[o] + i] !== buf[pos + i]) { equal = false; break; }
@@ -364,7 +357,7 @@ class JsCore implements CodecCore {
         seen.set(hash, [n]);
       }
       const id = this.names.find(buf, pos, nameLen);
-      const p = SCRATCH_ENTRIES + 4 * n;
+      const p = SCRATCH_PAIRS + 4 * n;
       s[p] = pos;
       s[p + 1] = valueAt;
       s[p + 2] = valueLen;

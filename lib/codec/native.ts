@@ -4,15 +4,19 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { type CodecCore, DEFAULT_SCRATCH_ENTRIES, SCRATCH_ENTRIES } from './core.js';
+import {
+  type CodecCore, NETSTRING_STATE_WORDS, RECORD_STATE_WORDS, SCRATCH_BEGIN, SCRATCH_END, SCRATCH_PAIRS,
+  SCRATCH_STATE, newScratch, pairCapacity,
+} from './core.js';
 import { KNOWN_NAMES } from './known-names.js';
 
+/** native/binding.cc. Offsets and scanner state travel in scratch words (core.ts), not as arguments. */
 interface Binding {
   init(scratch: Uint32Array, names: readonly string[]): void;
-  scanRecords: CodecCore['scanRecords'];
-  scanNetstring: CodecCore['scanNetstring'];
-  decodePairs: CodecCore['decodePairs'];
-  decodeScgiHeaders: CodecCore['decodeScgiHeaders'];
+  scanRecords(chunk: Uint8Array): number;
+  scanNetstring(chunk: Uint8Array): number;
+  decodePairs(buf: Uint8Array): number;
+  decodeScgiHeaders(buf: Uint8Array): number;
   writeStreamHeaders: CodecCore['writeStreamHeaders'];
 }
 
@@ -27,28 +31,51 @@ function loadBinding(): Binding {
 
 class NativeCore implements CodecCore {
   readonly name = 'native' as const;
-  scratch = new Uint32Array(SCRATCH_ENTRIES + 4 * DEFAULT_SCRATCH_ENTRIES);
-  readonly scanRecords: CodecCore['scanRecords'];
-  readonly scanNetstring: CodecCore['scanNetstring'];
-  readonly decodePairs: CodecCore['decodePairs'];
-  readonly decodeScgiHeaders: CodecCore['decodeScgiHeaders'];
+  scratch = newScratch();
   readonly writeStreamHeaders: CodecCore['writeStreamHeaders'];
 
   constructor(private readonly binding: Binding) {
     binding.init(this.scratch, KNOWN_NAMES);
-    // The binding's functions ignore `this`: calling them as own properties costs nothing extra.
-    this.scanRecords = binding.scanRecords;
-    this.scanNetstring = binding.scanNetstring;
-    this.decodePairs = binding.decodePairs;
-    this.decodeScgiHeaders = binding.decodeScgiHeaders;
     this.writeStreamHeaders = binding.writeStreamHeaders;
   }
 
-  reserve(entries: number): void {
-    const words = SCRATCH_ENTRIES + 4 * entries;
-    if (words <= this.scratch.length) return;
-    const next = new Uint32Array(words);
-    next.set(this.scratch.subarray(0, SCRATCH_ENTRIES));
+  scanRecords(chunk: Uint8Array, start: number, state: Int32Array): number {
+    const s = this.scratch;
+    s[SCRATCH_BEGIN] = start;
+    for (let i = 0; i < RECORD_STATE_WORDS; i++) s[SCRATCH_STATE + i] = state[i];
+    const n = this.binding.scanRecords(chunk);
+    for (let i = 0; i < RECORD_STATE_WORDS; i++) state[i] = s[SCRATCH_STATE + i];
+    return n;
+  }
+
+  scanNetstring(chunk: Uint8Array, start: number, state: Int32Array, maxHeader: number): number {
+    const s = this.scratch;
+    s[SCRATCH_BEGIN] = start;
+    s[SCRATCH_END] = maxHeader;
+    for (let i = 0; i < NETSTRING_STATE_WORDS; i++) s[SCRATCH_STATE + i] = state[i];
+    const n = this.binding.scanNetstring(chunk);
+    for (let i = 0; i < NETSTRING_STATE_WORDS; i++) state[i] = s[SCRATCH_STATE + i];
+    return n;
+  }
+
+  decodePairs(buf: Uint8Array, begin: number, end: number): number {
+    const s = this.scratch;
+    s[SCRATCH_BEGIN] = begin;
+    s[SCRATCH_END] = end;
+    return this.binding.decodePairs(buf);
+  }
+
+  decodeScgiHeaders(buf: Uint8Array, begin: number, end: number): number {
+    const s = this.scratch;
+    s[SCRATCH_BEGIN] = begin;
+    s[SCRATCH_END] = end;
+    return this.binding.decodeScgiHeaders(buf);
+  }
+
+  reserve(pairs: number): void {
+    if (pairs <= pairCapacity(this.scratch)) return;
+    const next = newScratch(pairs);
+    next.set(this.scratch.subarray(0, SCRATCH_PAIRS));
     this.scratch = next;
     this.binding.init(next, KNOWN_NAMES);
   }

@@ -8,7 +8,7 @@
  * generated code come only from KNOWN_NAMES, never from the wire; ids are checked one by one before a
  * builder is used, so a hash collision cannot mislead it. Unknown names take a plain loop.
  */
-import { type CodecCore, SCRATCH_ENTRIES, SCRATCH_LIMITS, SCRATCH_SHAPE } from './core.js';
+import { type CodecCore, SCRATCH_LIMITS, SCRATCH_PAIRS, SCRATCH_SHAPE, pairCapacity } from './core.js';
 import { KNOWN_NAMES, headerKeyOf } from './known-names.js';
 import { protocolError } from '../errors.js';
 
@@ -122,20 +122,20 @@ function finishHead(h: RequestHeaders, v: (string | undefined)[]): RequestHead {
 // ---- The plain loops (any shape) -------------------------------------------------------------------
 
 function valueAt(s: string, e: Uint32Array, b: number, i: number): string {
-  const at = e[SCRATCH_ENTRIES + 4 * i + 1] - b;
-  return s.substring(at, at + e[SCRATCH_ENTRIES + 4 * i + 2]);
+  const at = e[SCRATCH_PAIRS + 4 * i + 1] - b;
+  return s.substring(at, at + e[SCRATCH_PAIRS + 4 * i + 2]);
 }
 
 function nameAt(s: string, e: Uint32Array, b: number, i: number): string {
-  const w = e[SCRATCH_ENTRIES + 4 * i + 3];
+  const w = e[SCRATCH_PAIRS + 4 * i + 3];
   const id = w >>> 16;
   if (id !== 0) return KNOWN_NAMES[id - 1];
-  const at = e[SCRATCH_ENTRIES + 4 * i] - b;
+  const at = e[SCRATCH_PAIRS + 4 * i] - b;
   return s.substring(at, at + (w & 0xffff));
 }
 
 function idAt(e: Uint32Array, i: number): number {
-  return e[SCRATCH_ENTRIES + 4 * i + 3] >>> 16;
+  return e[SCRATCH_PAIRS + 4 * i + 3] >>> 16;
 }
 
 /** Adds the header of unknown pair i, if its name is HTTP_*. Known names first, then these (see loop). */
@@ -187,7 +187,7 @@ let shapeCount = 0;
 const sightings = new Map<number, number>();
 
 const valueExpr = (i: number): string =>
-  `s.substring(e[${SCRATCH_ENTRIES + 4 * i + 1}] - b, e[${SCRATCH_ENTRIES + 4 * i + 1}] - b + e[${SCRATCH_ENTRIES + 4 * i + 2}])`;
+  `s.substring(e[${SCRATCH_PAIRS + 4 * i + 1}] - b, e[${SCRATCH_PAIRS + 4 * i + 1}] - b + e[${SCRATCH_PAIRS + 4 * i + 2}])`;
 
 function compileHead(ids: Uint16Array): HeadBuilder {
   const used = new Set<number>();
@@ -240,7 +240,7 @@ function compileObject(ids: Uint16Array): ObjectBuilder {
 
 /** The shape of the pairs now in scratch, if it has been seen before; compiles it on its second sighting. */
 function shapeOf(e: Uint32Array, n: number): Shape | undefined {
-  const hash = e[SCRATCH_SHAPE];
+  const hash = e[SCRATCH_SHAPE] & 0x3fffffff; // a small integer: a Map key that needs no boxing
   const list = shapes.get(hash);
   if (list !== undefined) {
     outer: for (const shape of list) {
@@ -363,8 +363,8 @@ export class Params {
     const s = this.text();
     for (let i = 0; i < this.count; i++) {
       if (nameAt(s, e, this.begin, i) === name) {
-        const at = e[SCRATCH_ENTRIES + 4 * i + 1];
-        return this.buffer.subarray(at, at + e[SCRATCH_ENTRIES + 4 * i + 2]);
+        const at = e[SCRATCH_PAIRS + 4 * i + 1];
+        return this.buffer.subarray(at, at + e[SCRATCH_PAIRS + 4 * i + 2]);
       }
     }
     return undefined;
@@ -406,7 +406,7 @@ export function decodeWith(
   decode: (core: CodecCore, buf: Buffer, begin: number, end: number) => number,
   buf: Buffer, begin: number, end: number, limits: ParamsLimits, build: number,
 ): DecodedParams {
-  if (limits.maxParams > (core.scratch.length - SCRATCH_ENTRIES) >>> 2) core.reserve(limits.maxParams);
+  if (limits.maxParams > pairCapacity(core.scratch)) core.reserve(limits.maxParams);
   setLimits(core, limits);
   const n = decode(core, buf, begin, end);
   if (n < 0) throw protocolError(n);

@@ -3,7 +3,7 @@
  * Stream content (PARAMS, STDIN, STDOUT, STDERR, DATA) is handed on as views of the chunk, never copied;
  * only a non-stream record cut by a chunk boundary is copied, once, into a buffer of its exact size.
  */
-import { FRAG_FIRST, FRAG_LAST, SCRATCH_ENTRIES, ST_CONSUMED, RECORD_STATE_WORDS, type CodecCore } from './core.js';
+import { FRAG_FIRST, FRAG_LAST, FRAGMENT_CAPACITY, SCRATCH_FRAGMENTS, ST_CONSUMED, RECORD_STATE_WORDS, type CodecCore } from './core.js';
 import { type CgiwireError, protocolError } from '../errors.js';
 
 /** Record types of FastCGI 1.0, section 8. */
@@ -27,14 +27,18 @@ export function isStreamType(type: number): boolean {
 }
 
 /**
- * Receives what a {@link RecordReader} reads. For a stream type, `content` is the next piece of that
- * request's stream (record boundaries carry no meaning) and an empty piece ends the stream. For any other
- * type, including types this version does not know, `content` is the record's whole content.
+ * Receives what a {@link RecordReader} reads: content is `buf[offset, offset + length)`, handed over as a
+ * position rather than a view so that nothing is allocated for records the receiver only glances at (make a
+ * view with `buf.subarray` when one is needed; `buf` is the chunk pushed, or a gathered copy). For a stream
+ * type it is the next piece of that request's stream (record boundaries carry no meaning) and an empty piece
+ * ends the stream. For any other type, including types this version does not know, it is the record's whole
+ * content. Read `buf` before returning only if the chunk may be reused by its owner.
  */
-export type RecordCallback = (type: number, requestId: number, content: Buffer) => void;
+export type RecordCallback = (type: number, requestId: number, buf: Buffer, offset: number, length: number) => void;
 
-// Fragment lists for nested pushes: a callback may push into another reader before returning.
-const fragmentLists: Uint32Array[] = [];
+// Fragments live in the core's scratch. Decoders write elsewhere, so a callback may decode params; but a
+// callback that pushes into another reader (a nested push) would overwrite the fragments still to be
+// delivered, so a nested push saves the fragment area and puts it back when it is done.
 let depth = 0;
 
 export class RecordReader {
@@ -52,10 +56,7 @@ export class RecordReader {
   push(chunk: Buffer): CgiwireError | null {
     if (this.failed) return this.failed;
     const core = this.core;
-    let list = fragmentLists[depth];
-    if (list === undefined || list.length < core.scratch.length) {
-      list = fragmentLists[depth] = new Uint32Array(core.scratch.length);
-    }
+    const saved = depth > 0 ? core.scratch.slice(SCRATCH_FRAGMENTS, SCRATCH_FRAGMENTS + 4 * FRAGMENT_CAPACITY) : null;
     depth++;
     try {
       let start = 0;
@@ -63,14 +64,15 @@ export class RecordReader {
         const n = core.scanRecords(chunk, start, this.state);
         if (n < 0) return (this.failed = protocolError(n));
         start = this.state[ST_CONSUMED];
-        const scratch = core.scratch;
-        const words = 4 * n;
-        for (let i = 0; i < words; i++) list[i] = scratch[SCRATCH_ENTRIES + i];
-        for (let i = 0; i < words; i += 4) this.deliver(chunk, list[i], list[i + 1], list[i + 2], list[i + 3]);
+        const list = core.scratch;
+        for (let at = SCRATCH_FRAGMENTS, end = at + 4 * n; at < end; at += 4) {
+          this.deliver(chunk, list[at], list[at + 1], list[at + 2], list[at + 3]);
+        }
       }
       return null;
     } finally {
       depth--;
+      if (saved !== null) core.scratch.set(saved, SCRATCH_FRAGMENTS);
     }
   }
 
@@ -79,7 +81,7 @@ export class RecordReader {
     const flags = (word0 >>> 8) & 0xff;
     const requestId = word0 >>> 16;
     if (isStreamType(type) || (flags & (FRAG_FIRST | FRAG_LAST)) === (FRAG_FIRST | FRAG_LAST)) {
-      this.onRecord(type, requestId, chunk.subarray(offset, offset + length));
+      this.onRecord(type, requestId, chunk, offset, length);
       return;
     }
     // A non-stream record cut by a chunk boundary: gather it once.
@@ -92,7 +94,7 @@ export class RecordReader {
     this.carryFill += length;
     if (flags & FRAG_LAST) {
       this.carry = null;
-      this.onRecord(type, requestId, carry);
+      this.onRecord(type, requestId, carry, 0, carry.length);
     }
   }
 }

@@ -2,7 +2,7 @@
  * The SCGI request header: `<length>:<NAME\0VALUE\0 ...>,` then CONTENT_LENGTH body bytes.
  * The reader gathers the netstring across chunks (a view when it arrives whole, one copy otherwise).
  */
-import { FRAG_FIRST, FRAG_LAST, NETSTRING_STATE_WORDS, NS_CONSUMED, NS_PHASE, NS_DONE, SCRATCH_ENTRIES,
+import { FRAG_FIRST, FRAG_LAST, NETSTRING_STATE_WORDS, NS_CONSUMED, NS_PHASE, NS_DONE, SCRATCH_FRAGMENTS,
   type CodecCore } from './core.js';
 import { type CgiwireError, protocolError } from '../errors.js';
 
@@ -36,7 +36,7 @@ export class NetstringReader {
       start = this.state[NS_CONSUMED];
       const s = core.scratch;
       for (let i = 0; i < n; i++) {
-        const f = SCRATCH_ENTRIES + 4 * i;
+        const f = SCRATCH_FRAGMENTS + 4 * i;
         const flags = (s[f] >>> 8) & 0xff, offset = s[f + 1], length = s[f + 2], declared = s[f + 3];
         if ((flags & (FRAG_FIRST | FRAG_LAST)) === (FRAG_FIRST | FRAG_LAST)) {
           this.header = chunk.subarray(offset, offset + length);
