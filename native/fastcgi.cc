@@ -96,7 +96,12 @@ int32_t ScanRecords(const uint8_t* chunk, size_t len, size_t start, int32_t* sta
   state[kStHeaderFill] = static_cast<int32_t>(fill);
   state[kStContentLeft] = static_cast<int32_t>(content_left);
   state[kStPaddingLeft] = static_cast<int32_t>(padding_left);
-  if (result != 0) return Fail(state, pos, result);
+  if (result != 0) {
+    // The fragments before the bad header still count, so the records delivered do not depend on where the
+    // stream was cut; the error comes now if there are none, else from the next call.
+    int32_t code = Fail(state, pos, result);
+    return n == 0 ? code : static_cast<int32_t>(n);
+  }
   state[kStPhase] = phase;
   state[kStConsumed] = static_cast<int32_t>(pos);
   return static_cast<int32_t>(n);

@@ -68,8 +68,9 @@ constexpr uint32_t kFragLast = 2;
 constexpr size_t kFragmentWords = 4;
 
 // Scans chunk[start, len). Writes at most `capacity` fragments to `out`. Returns the number written, or a
-// negative Code (the state then stays failed). state[kStConsumed] tells where it stopped: len, or earlier
-// when `out` filled up (call again from there).
+// negative Code. On a fault the state becomes failed (kStPhase == kPhaseFailed, kStError the code): the
+// fragments found before it are still returned, and every later call returns the code.
+// state[kStConsumed] tells where it stopped: len, or earlier when `out` filled up (call again from there).
 int32_t ScanRecords(const uint8_t* chunk, size_t len, size_t start, int32_t* state, uint32_t* out,
                     size_t capacity);
 

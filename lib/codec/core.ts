@@ -34,6 +34,7 @@ export const MAX_NAME_LENGTH = 65535;
 export const RECORD_STATE_WORDS = 8;
 export const ST_PHASE = 0;
 export const ST_CONSUMED = 6;
+export const ST_ERROR = 7;
 export const PHASE_FAILED = 3;
 /** SCGI netstring scanner state. */
 export const NETSTRING_STATE_WORDS = 6;

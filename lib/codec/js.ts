@@ -59,7 +59,9 @@ function shapeStep(h: number, id: number): number {
 /** Known names by bytes: an open-addressing table (its own hash; the ids are what must match native). */
 class NameTable {
   private readonly ids: Uint16Array;
-  private readonly names: Uint8Array[];
+  private readonly offsets: Uint32Array;  // of each slot's name in `pool`
+  private readonly lengths: Uint16Array;
+  private readonly pool: Uint8Array;
   private readonly mask: number;
   private readonly longest: number;
 
@@ -67,28 +69,35 @@ class NameTable {
     let cap = 16;
     while (cap < list.length * 4) cap <<= 1;
     this.ids = new Uint16Array(cap);
-    this.names = new Array(cap).fill(new Uint8Array(0));
+    this.offsets = new Uint32Array(cap);
+    this.lengths = new Uint16Array(cap);
+    this.pool = new Uint8Array(list.reduce((n, name) => n + name.length, 0));
     this.mask = cap - 1;
     this.longest = Math.max(2, ...list.map((n) => n.length));
+    let used = 0;
     list.forEach((name, index) => {
-      const bytes = Buffer.from(name, 'latin1');
+      const bytes = new Uint8Array(Buffer.from(name, 'latin1'));
       if (bytes.length < 2 || this.find(bytes, 0, bytes.length) !== 0) return;
       let i = nameHash(bytes, 0, bytes.length) & this.mask;
       while (this.ids[i] !== 0) i = (i + 1) & this.mask;
       this.ids[i] = index + 1;
-      this.names[i] = bytes;
+      this.offsets[i] = used;
+      this.lengths[i] = bytes.length;
+      this.pool.set(bytes, used);
+      used += bytes.length;
     });
   }
 
   find(buf: Uint8Array, at: number, len: number): number {
     if (len < 2 || len > this.longest) return 0;
+    const pool = this.pool;
     for (let i = nameHash(buf, at, len) & this.mask; ; i = (i + 1) & this.mask) {
       const id = this.ids[i];
       if (id === 0) return 0;
-      const name = this.names[i];
-      if (name.length !== len) continue;
+      if (this.lengths[i] !== len) continue;
+      const o = this.offsets[i];
       let k = len - 1;
-      while (k >= 0 && name[k] === buf[at + k]) k--;  // from the end: shared prefixes are common
+      while (k >= 0 && pool[o + k] === buf[at + k]) k--;  // from the end: shared prefixes are common
       if (k < 0) return id;
     }
   }
@@ -139,7 +148,11 @@ class JsCore implements CodecCore {
         state[HEADER_FILL] = fill;
         if (fill < 8) break;
         state[HEADER_FILL] = 0;
-        if (headerByte(state, 0) !== 1) return this.fail(state, pos, BAD_VERSION);
+        if (headerByte(state, 0) !== 1) {
+          // As native: the fragments before the bad header still count; the error comes when there are none.
+          const code = this.fail(state, pos, BAD_VERSION);
+          return n === 0 ? code : n;
+        }
         const content = headerByte(state, 4) << 8 | headerByte(state, 5);
         const padding = headerByte(state, 6);
         state[CONTENT_LEFT] = content;

@@ -81,13 +81,13 @@ class NativeCore implements CodecCore {
   }
 }
 
-let shared: CodecCore | undefined;
+// The addon keeps one scratch array per environment, so there is one NativeCore per thread. It is kept on
+// the addon's exports object (under a registered symbol) so that a second copy of this module in the same
+// thread (bundlers, test runners that reload modules) shares it instead of re-pointing the addon.
+const CORE = Symbol.for('cgiwire.nativeCore');
 
-/**
- * The native core of this thread; throws when the addon cannot be loaded. There is one per thread because
- * the addon keeps one scratch array per environment.
- */
+/** The native core of this thread; throws when the addon cannot be loaded. */
 export function createNativeCore(): CodecCore {
-  shared ??= new NativeCore(loadBinding());
-  return shared;
+  const binding = loadBinding() as Binding & { [CORE]?: CodecCore };
+  return (binding[CORE] ??= new NativeCore(binding));
 }

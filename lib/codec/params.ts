@@ -41,13 +41,23 @@ export interface RequestHead {
   headers: RequestHeaders;
 }
 
+/** A limit as a scratch word: Infinity and anything above 2^32-1 mean "no limit"; NaN or negative throw. */
+function limitWord(name: string, v: number): number {
+  if (!(v >= 0)) {
+    const err = new RangeError(`${name} must be a number >= 0; got ${String(v)}`);
+    (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
+    throw err;
+  }
+  return v > 0xffffffff ? 0xffffffff : Math.floor(v);
+}
+
 /** Writes limits into the scratch words a decode call reads. */
 export function setLimits(core: CodecCore, limits: ParamsLimits): void {
   const s = core.scratch;
-  s[SCRATCH_LIMITS] = limits.maxParamsBytes;
-  s[SCRATCH_LIMITS + 1] = limits.maxParams;
-  s[SCRATCH_LIMITS + 2] = limits.maxParamNameLength;
-  s[SCRATCH_LIMITS + 3] = limits.maxParamValueLength;
+  s[SCRATCH_LIMITS] = limitWord('maxParamsBytes', limits.maxParamsBytes);
+  s[SCRATCH_LIMITS + 1] = limitWord('maxParams', limits.maxParams);
+  s[SCRATCH_LIMITS + 2] = limitWord('maxParamNameLength', limits.maxParamNameLength);
+  s[SCRATCH_LIMITS + 3] = limitWord('maxParamValueLength', limits.maxParamValueLength);
 }
 
 // ---- Known ids ----------------------------------------------------------------------------------
@@ -349,7 +359,8 @@ export class Params {
 
   /** The value of `name` as a latin1 string, or undefined. */
   get(name: string): string | undefined {
-    return this.toObject()[name];
+    const object = this.toObject();
+    return Object.hasOwn(object, name) ? object[name] : undefined;
   }
 
   /** Every value of `name`, in wire order (nginx sends a repeated request header as two params). */
@@ -406,7 +417,9 @@ export function decodeWith(
   decode: (core: CodecCore, buf: Buffer, begin: number, end: number) => number,
   buf: Buffer, begin: number, end: number, limits: ParamsLimits, build: number,
 ): DecodedParams {
-  if (limits.maxParams > pairCapacity(core.scratch)) core.reserve(limits.maxParams);
+  // Room for as many pairs as these bytes can hold (each takes at least its two length bytes), up to the limit.
+  const most = Math.min(limits.maxParams, ((end - begin) >>> 1) + 1);
+  if (most > pairCapacity(core.scratch)) core.reserve(most);
   setLimits(core, limits);
   const n = decode(core, buf, begin, end);
   if (n < 0) throw protocolError(n);

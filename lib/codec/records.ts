@@ -3,7 +3,10 @@
  * Stream content (PARAMS, STDIN, STDOUT, STDERR, DATA) is handed on as views of the chunk, never copied;
  * only a non-stream record cut by a chunk boundary is copied, once, into a buffer of its exact size.
  */
-import { FRAG_FIRST, FRAG_LAST, FRAGMENT_CAPACITY, SCRATCH_FRAGMENTS, ST_CONSUMED, RECORD_STATE_WORDS, type CodecCore } from './core.js';
+import {
+  FRAG_FIRST, FRAG_LAST, FRAGMENT_CAPACITY, PHASE_FAILED, RECORD_STATE_WORDS, SCRATCH_FRAGMENTS, ST_CONSUMED, ST_ERROR,
+  ST_PHASE, type CodecCore,
+} from './core.js';
 import { type CgiwireError, protocolError } from '../errors.js';
 
 /** Record types of FastCGI 1.0, section 8. */
@@ -68,6 +71,7 @@ export class RecordReader {
         for (let at = SCRATCH_FRAGMENTS, end = at + 4 * n; at < end; at += 4) {
           this.deliver(chunk, list[at], list[at + 1], list[at + 2], list[at + 3]);
         }
+        if (this.state[ST_PHASE] === PHASE_FAILED) return (this.failed = protocolError(this.state[ST_ERROR]));
       }
       return null;
     } finally {

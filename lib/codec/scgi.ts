@@ -14,8 +14,20 @@ export class NetstringReader {
   /** The header bytes (between ':' and ','), once {@link done}. */
   header: Buffer | null = null;
 
-  /** @param maxHeaderBytes the largest declared length accepted; refused as soon as its digits exceed it. */
-  constructor(private readonly core: CodecCore, private readonly maxHeaderBytes: number) {}
+  private readonly maxHeaderBytes: number;
+
+  /**
+   * @param maxHeaderBytes the largest declared length accepted, refused as soon as its digits exceed it;
+   * at most 2^31-1 (a larger value, Infinity included, means that).
+   */
+  constructor(private readonly core: CodecCore, maxHeaderBytes: number) {
+    if (!(maxHeaderBytes >= 0)) {
+      const err = new RangeError(`maxHeaderBytes must be a number >= 0; got ${String(maxHeaderBytes)}`);
+      (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
+      throw err;
+    }
+    this.maxHeaderBytes = Math.min(Math.floor(maxHeaderBytes), 0x7fffffff);
+  }
 
   get done(): boolean {
     return this.state[NS_PHASE] === NS_DONE;
