@@ -24,6 +24,7 @@ constexpr size_t kScratchLengthLo = 5;   // out: SCGI CONTENT_LENGTH, low 32 bit
 constexpr size_t kScratchLengthHi = 6;   // out: high bits
 constexpr size_t kScratchBegin = 7;      // in: start offset in the buffer
 constexpr size_t kScratchEnd = 8;        // in: end offset (decoders) or maxHeader (netstring scanner)
+constexpr size_t kScratchCount = 9;      // out: pair count of decodePairsText
 constexpr size_t kScratchState = 16;     // in/out: a scanner's state words (8)
 constexpr size_t kScratchFragments = 24; // out: fragments, 4 words each, kFragmentCapacity of them
 constexpr size_t kFragmentCapacity = 256;
@@ -150,6 +151,24 @@ napi_value DecodePairs(napi_env env, napi_callback_info info) {
                                                 core->scratch + kScratchShape));
 }
 
+// decodePairsText(buf): as decodePairs, but on success returns the latin1 string of buf[begin, end) (the
+// count is in scratch[kScratchCount]): the string every value is cut from, made in the same crossing.
+napi_value DecodePairsText(napi_env env, napi_callback_info info) {
+  Core* core;
+  const uint8_t* buf;
+  size_t begin, end;
+  if (!RangeArgs(env, info, &core, &buf, &begin, &end)) return Throw(env, "decodePairsText(buf: Uint8Array)");
+  int32_t n = cgiwire::fastcgi::DecodePairs(buf, begin, end, core->Limits(), core->names.get(),
+                                            core->scratch + kScratchPairs, core->PairCapacity(),
+                                            core->scratch + kScratchShape);
+  if (n < 0) return Int(env, n);
+  core->scratch[kScratchCount] = static_cast<uint32_t>(n);
+  napi_value text;
+  if (napi_create_string_latin1(env, reinterpret_cast<const char*>(buf + begin), end - begin, &text) != napi_ok)
+    return nullptr;
+  return text;
+}
+
 // decodeScgiHeaders(buf): as decodePairs, plus CONTENT_LENGTH in scratch.
 napi_value DecodeScgiHeaders(napi_env env, napi_callback_info info) {
   Core* core;
@@ -200,6 +219,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
                     {"scanRecords", ScanRecords},
                     {"scanNetstring", ScanNetstring},
                     {"decodePairs", DecodePairs},
+                    {"decodePairsText", DecodePairsText},
                     {"decodeScgiHeaders", DecodeScgiHeaders},
                     {"writeStreamHeaders", WriteStreamHeaders}};
   for (const Fn& fn : fns) {

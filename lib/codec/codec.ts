@@ -3,18 +3,27 @@
  * Both cores give identical results; only speed differs.
  */
 import type { CodecCore } from './core.js';
-import { SCRATCH_LENGTH_HI, SCRATCH_LENGTH_LO } from './core.js';
+import { SCRATCH_COUNT, SCRATCH_LENGTH_HI, SCRATCH_LENGTH_LO, latin1 } from './core.js';
 import { RecordReader, type RecordCallback } from './records.js';
 import { NetstringReader } from './scgi.js';
 import {
-  BUILD_HEAD, type DecodedParams, DEFAULT_PARAMS_LIMITS, type ParamsLimits, decodeWith,
+  BUILD_HEAD, type DecodedParams, DEFAULT_PARAMS_LIMITS, type PairDecoder, type ParamsLimits, decodeWith,
 } from './params.js';
 import { encodeStream } from './encode.js';
 
-const decodeFastCgiPairs = (core: CodecCore, buf: Buffer, begin: number, end: number): number =>
-  core.decodePairs(buf, begin, end);
-const decodeScgiPairs = (core: CodecCore, buf: Buffer, begin: number, end: number): number =>
-  core.decodeScgiHeaders(buf, begin, end);
+const FASTCGI_PAIRS: PairDecoder = {
+  pairs: (core, buf, begin, end) => core.decodePairs(buf, begin, end),
+  pairsText: (core, buf, begin, end) => core.decodePairsText(buf, begin, end),
+};
+const SCGI_HEADERS: PairDecoder = {
+  pairs: (core, buf, begin, end) => core.decodeScgiHeaders(buf, begin, end),
+  pairsText: (core, buf, begin, end) => {
+    const n = core.decodeScgiHeaders(buf, begin, end);
+    if (n < 0) return n;
+    core.scratch[SCRATCH_COUNT] = n;
+    return latin1(buf, begin, end);
+  },
+};
 
 /** Limits for management records (GET_VALUES): one record, a few short names. */
 const MANAGEMENT_LIMITS: ParamsLimits = Object.freeze({
@@ -45,12 +54,12 @@ export class Codec {
    */
   decodeParams(buf: Buffer, begin = 0, end = buf.length, limits: ParamsLimits = DEFAULT_PARAMS_LIMITS,
     build = BUILD_HEAD): DecodedParams {
-    return decodeWith(this.core, decodeFastCgiPairs, buf, begin, end, limits, build);
+    return decodeWith(this.core, FASTCGI_PAIRS, buf, begin, end, limits, build);
   }
 
   /** The pairs of a GET_VALUES or GET_VALUES_RESULT record, as [name, value] latin1 strings. */
   decodeNameValues(content: Buffer): [string, string][] {
-    return decodeWith(this.core, decodeFastCgiPairs, content, 0, content.length, MANAGEMENT_LIMITS, 0).params.entries();
+    return decodeWith(this.core, FASTCGI_PAIRS, content, 0, content.length, MANAGEMENT_LIMITS, 0).params.entries();
   }
 
   /** A reader for the netstring that opens an SCGI request. */
@@ -60,7 +69,7 @@ export class Codec {
 
   /** Decodes and validates SCGI header bytes (what a NetstringReader gathered). Throws a CgiwireError. */
   decodeScgiHeader(header: Buffer, limits: ParamsLimits = DEFAULT_PARAMS_LIMITS, build = BUILD_HEAD): DecodedScgiHeader {
-    const decoded = decodeWith(this.core, decodeScgiPairs, header, 0, header.length, limits, build);
+    const decoded = decodeWith(this.core, SCGI_HEADERS, header, 0, header.length, limits, build);
     const s = this.core.scratch;
     return { ...decoded, contentLength: s[SCRATCH_LENGTH_HI] * 0x100000000 + s[SCRATCH_LENGTH_LO] };
   }

@@ -5,7 +5,7 @@
  */
 import {
   type CodecCore, FRAG_FIRST, FRAG_LAST, FRAGMENT_CAPACITY, MAX_NAME_LENGTH, SCRATCH_FRAGMENTS, SCRATCH_LENGTH_HI,
-  SCRATCH_LENGTH_LO, SCRATCH_PAIRS, SCRATCH_SHAPE, newScratch, pairCapacity,
+  SCRATCH_COUNT, SCRATCH_LENGTH_LO, SCRATCH_PAIRS, SCRATCH_SHAPE, latin1, newScratch, pairCapacity,
 } from './core.js';
 import { KNOWN_NAMES } from './known-names.js';
 
@@ -312,6 +312,13 @@ class JsCore implements CodecCore {
     }
     s[SCRATCH_SHAPE] = h;
     return n;
+  }
+
+  decodePairsText(buf: Uint8Array, begin: number, end: number): string | number {
+    const n = this.decodePairs(buf, begin, end);
+    if (n < 0) return n;
+    this.scratch[SCRATCH_COUNT] = n;
+    return latin1(buf, begin, end);
   }
 
   decodeScgiHeaders(buf: Uint8Array, begin: number, end: number): number {

@@ -16,6 +16,7 @@ interface Binding {
   scanRecords(chunk: Uint8Array): number;
   scanNetstring(chunk: Uint8Array): number;
   decodePairs(buf: Uint8Array): number;
+  decodePairsText(buf: Uint8Array): string | number;
   decodeScgiHeaders(buf: Uint8Array): number;
   writeStreamHeaders: CodecCore['writeStreamHeaders'];
 }
@@ -63,6 +64,13 @@ class NativeCore implements CodecCore {
     s[SCRATCH_BEGIN] = begin;
     s[SCRATCH_END] = end;
     return this.binding.decodePairs(buf);
+  }
+
+  decodePairsText(buf: Uint8Array, begin: number, end: number): string | number {
+    const s = this.scratch;
+    s[SCRATCH_BEGIN] = begin;
+    s[SCRATCH_END] = end;
+    return this.binding.decodePairsText(buf);
   }
 
   decodeScgiHeaders(buf: Uint8Array, begin: number, end: number): number {

@@ -8,7 +8,9 @@
  * generated code come only from KNOWN_NAMES, never from the wire; ids are checked one by one before a
  * builder is used, so a hash collision cannot mislead it. Unknown names take a plain loop.
  */
-import { type CodecCore, SCRATCH_LIMITS, SCRATCH_PAIRS, SCRATCH_SHAPE, pairCapacity } from './core.js';
+import {
+  type CodecCore, SCRATCH_COUNT, SCRATCH_LIMITS, SCRATCH_PAIRS, SCRATCH_SHAPE, latin1, pairCapacity,
+} from './core.js';
 import { KNOWN_NAMES, headerKeyOf } from './known-names.js';
 import { protocolError } from '../errors.js';
 
@@ -304,9 +306,13 @@ export function buildObject(s: string, e: Uint32Array, b: number, n: number, opt
 
 // ---- Params --------------------------------------------------------------------------------------
 
-// Buffer#latin1Slice is public API without the argument checks of toString('latin1'); @types/node omits it.
-const latin1 = (buf: Buffer, begin: number, end: number): string =>
-  (buf as Buffer & { latin1Slice(b: number, e: number): string }).latin1Slice(begin, end);
+/** How pairs are decoded: FastCGI name-value pairs or SCGI headers. */
+export interface PairDecoder {
+  /** Pairs of buf[begin, end) into scratch; the count or a negative code. */
+  pairs(core: CodecCore, buf: Buffer, begin: number, end: number): number;
+  /** The same, returning the latin1 text of the range (count in scratch[SCRATCH_COUNT]) or a negative code. */
+  pairsText(core: CodecCore, buf: Buffer, begin: number, end: number): string | number;
+}
 
 /**
  * The params of one request. Values are bytes on the wire: `get` gives them as latin1 strings (each byte
@@ -320,7 +326,7 @@ export class Params {
   /** @internal */
   constructor(
     private readonly core: CodecCore,
-    private readonly decode: (core: CodecCore, buf: Buffer, begin: number, end: number) => number,
+    private readonly decoder: PairDecoder,
     private readonly limits: ParamsLimits,
     /** The bytes the params were decoded from. */
     readonly buffer: Buffer,
@@ -328,7 +334,10 @@ export class Params {
     readonly end: number,
     /** Number of pairs. */
     readonly count: number,
-  ) {}
+    text?: string,
+  ) {
+    this.str = text;
+  }
 
   /** The latin1 string of the whole params body, made once. */
   text(): string {
@@ -338,7 +347,7 @@ export class Params {
   /** Puts this request's pairs back into scratch. */
   private load(): Uint32Array {
     setLimits(this.core, this.limits);
-    const n = this.decode(this.core, this.buffer, this.begin, this.end);
+    const n = this.decoder.pairs(this.core, this.buffer, this.begin, this.end);
     if (n !== this.count) throw protocolError(n < 0 ? n : 0);
     return this.core.scratch;
   }
@@ -413,23 +422,24 @@ export interface DecodedParams {
  * Throws a CgiwireError with a stable code on bad bytes or a crossed limit.
  */
 export function decodeWith(
-  core: CodecCore,
-  decode: (core: CodecCore, buf: Buffer, begin: number, end: number) => number,
+  core: CodecCore, decoder: PairDecoder,
   buf: Buffer, begin: number, end: number, limits: ParamsLimits, build: number,
 ): DecodedParams {
   // Room for as many pairs as these bytes can hold (each takes at least its two length bytes), up to the limit.
   const most = Math.min(limits.maxParams, ((end - begin) >>> 1) + 1);
   if (most > pairCapacity(core.scratch)) core.reserve(most);
   setLimits(core, limits);
-  const n = decode(core, buf, begin, end);
-  if (n < 0) throw protocolError(n);
-  const params = new Params(core, decode, limits, buf, begin, end, n);
-  let head: RequestHead | undefined;
-  if (build !== BUILD_NOTHING) {
-    const s = params.text();
-    const e = core.scratch;
-    if (build & BUILD_HEAD) head = buildHead(s, e, begin, n);
-    if (build & BUILD_OBJECT) params.adopt(buildObject(s, e, begin, n));
+  if (build === BUILD_NOTHING) {
+    const n = decoder.pairs(core, buf, begin, end);
+    if (n < 0) throw protocolError(n);
+    return { params: new Params(core, decoder, limits, buf, begin, end, n), head: undefined };
   }
+  const text = decoder.pairsText(core, buf, begin, end);
+  if (typeof text === 'number') throw protocolError(text);
+  const e = core.scratch;
+  const n = e[SCRATCH_COUNT];
+  const params = new Params(core, decoder, limits, buf, begin, end, n, text);
+  const head = build & BUILD_HEAD ? buildHead(text, e, begin, n) : undefined;
+  if (build & BUILD_OBJECT) params.adopt(buildObject(text, e, begin, n));
   return { params, head };
 }
