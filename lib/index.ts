@@ -4,3 +4,20 @@
  */
 export * from './codec/index.js';
 export * from './errors.js';
+export { Server, isListeningSocketFd, type RequestListener, type ListenOptions, type CloseOptions } from './server.js';
+export type { ServerOptions } from './options.js';
+export type { CgiRequest, CgiResponse } from './http/index.js';
+export { Exchange, type Role } from './exchange.js';
+
+import { Server, type RequestListener } from './server.js';
+import type { ServerOptions } from './options.js';
+
+/**
+ * A FastCGI (default) or SCGI application server, shaped like node:http's createServer:
+ * `createServer(handler)` or `createServer(options, handler)`.
+ */
+export function createServer(handler?: RequestListener): Server;
+export function createServer(options: ServerOptions, handler?: RequestListener): Server;
+export function createServer(a?: ServerOptions | RequestListener, b?: RequestListener): Server {
+  return typeof a === 'function' ? new Server({}, a) : new Server(a, b);
+}

@@ -3,7 +3,9 @@
 // scratch Uint32Array registered once by init(), never into JS objects built here (see PERF-NOTES).
 // Per-environment state lives in instance data, so the addon loads in worker threads.
 #include <napi.h>
+#include <sys/socket.h>
 
+#include <cerrno>
 #include <memory>
 #include <string>
 #include <vector>
@@ -206,6 +208,24 @@ napi_value WriteStreamHeaders(napi_env env, napi_callback_info info) {
                       out + offset, static_cast<uint8_t>(type), static_cast<uint16_t>(id), length, close)));
 }
 
+// socketKind(fd): "listening", "connected" or "not-socket". Spawn mode (FastCGI 1.0, 2.2): the web server
+// passes a listening socket as fd 0, on which getpeername fails with ENOTCONN; a pipe gives ENOTSOCK.
+napi_value SocketKind(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok)
+    return Throw(env, "socketKind(fd: number)");
+  sockaddr_storage addr;
+  socklen_t len = sizeof(addr);
+  const char* kind = "connected";
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) kind = errno == ENOTCONN ? "listening" : "not-socket";
+  napi_value out;
+  napi_create_string_utf8(env, kind, NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
 }  // namespace
 
 static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
@@ -221,7 +241,8 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
                     {"decodePairs", DecodePairs},
                     {"decodePairsText", DecodePairsText},
                     {"decodeScgiHeaders", DecodeScgiHeaders},
-                    {"writeStreamHeaders", WriteStreamHeaders}};
+                    {"writeStreamHeaders", WriteStreamHeaders},
+                    {"socketKind", SocketKind}};
   for (const Fn& fn : fns) {
     napi_value f;
     napi_create_function(env, fn.name, NAPI_AUTO_LENGTH, fn.cb, core, &f);

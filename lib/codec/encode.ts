@@ -67,6 +67,15 @@ export function encodeStream(core: CodecCore, type: number, requestId: number, p
   return pieces;
 }
 
+/** The empty record that ends stream `type` of `requestId` (FastCGI 1.0, 3.3). */
+export function encodeStreamEnd(type: number, requestId: number): Buffer {
+  checkInt('type', type, 255);
+  checkInt('requestId', requestId, 65535);
+  const out = Buffer.allocUnsafe(8);
+  writeHeader(out, 0, type, requestId, 0, 0);
+  return out;
+}
+
 /** BEGIN_REQUEST (FastCGI 1.0, 5.1): role 1 RESPONDER, 2 AUTHORIZER, 3 FILTER; flags bit 0 KEEP_CONN. */
 export function encodeBeginRequest(requestId: number, role: number, flags: number): Buffer {
   checkInt('requestId', requestId, 65535);

@@ -19,6 +19,7 @@ interface Binding {
   decodePairsText(buf: Uint8Array): string | number;
   decodeScgiHeaders(buf: Uint8Array): number;
   writeStreamHeaders: CodecCore['writeStreamHeaders'];
+  socketKind(fd: number): 'listening' | 'connected' | 'not-socket';
 }
 
 /** The package root, where binding.gyp, build/ and prebuilds/ are (this file is in lib/codec or dist/codec). */
@@ -98,4 +99,16 @@ const CORE = Symbol.for('cgiwire.nativeCore');
 export function createNativeCore(): CodecCore {
   const binding = loadBinding() as Binding & { [CORE]?: CodecCore };
   return (binding[CORE] ??= new NativeCore(binding));
+}
+
+/**
+ * What the kernel says fd is: a listening socket, a connected one, or no socket; undefined when the addon
+ * is not available.
+ */
+export function socketKind(fd: number): 'listening' | 'connected' | 'not-socket' | undefined {
+  try {
+    return loadBinding().socketKind(fd);
+  } catch {
+    return undefined;
+  }
 }

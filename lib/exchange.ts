@@ -1,0 +1,142 @@
+/**
+ * The protocol-neutral exchange: one request as a protocol connection (FastCGI or SCGI) produced it, and
+ * the way back for its response. The HTTP layer consumes exchanges and knows no protocol; the protocol
+ * layers produce them and know no HTTP objects.
+ */
+import type { Params, RequestHead } from './codec/index.js';
+
+/** FastCGI roles (FastCGI 1.0, section 6); an SCGI request is always a responder. */
+export type Role = 'responder' | 'authorizer' | 'filter';
+
+/** How a protocol connection carries one exchange's response. */
+export interface ResponseSink {
+  /**
+   * Response bytes in order: the CGI header block, then the body. Returns false when the connection's
+   * output is full; `onDrain` of the exchange is called when it has room again.
+   */
+  write(chunk: Buffer): boolean;
+  /** Bytes for the web server's error log (FastCGI STDERR); SCGI has no such stream and drops them. */
+  writeStderr(chunk: Buffer): void;
+  /** Ends the response (FastCGI: the closing STDOUT and STDERR records and END_REQUEST; SCGI: the close). */
+  end(appStatus: number): void;
+}
+
+/** What the consumer of an exchange (the HTTP layer) is told. */
+export interface ExchangeListener {
+  /** A piece of the request body (a view; it stays valid). Return false to ask for no more for now. */
+  body(chunk: Buffer): boolean;
+  /** The request body is complete. */
+  bodyEnd(): void;
+  /** FILTER's DATA stream, like body/bodyEnd. */
+  data?(chunk: Buffer): boolean;
+  dataEnd?(): void;
+  /** The web server gave up on the request or the connection dropped. */
+  abort(reason: Error): void;
+  /** The response may be written again after a write returned false. */
+  drain(): void;
+}
+
+export class Exchange {
+  private readonly controller = new AbortController();
+  private listener: ExchangeListener | null = null;
+  /** Body events that came before a listener was attached. */
+  private early: (Buffer | null)[] | null = [];
+  private ended = false;
+  /** True while the consumer has asked for no more body. */
+  bodyPaused = false;
+
+  constructor(
+    /** All params (FastCGI PARAMS or SCGI headers), byte-safe. */
+    readonly params: Params,
+    /** Method, url and headers as node:http builds them. */
+    readonly head: RequestHead,
+    readonly role: Role,
+    private readonly sink: ResponseSink,
+    /** Called when the consumer wants body again after pausing it. */
+    private readonly onResume: (exchange: Exchange) => void,
+    /** FILTER only: FCGI_DATA_LENGTH and FCGI_DATA_LAST_MOD (FastCGI 1.0, 6.4). */
+    readonly dataLength?: number,
+    readonly dataLastModified?: number,
+  ) {}
+
+  /** Fires when the web server aborts the request or the connection drops. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** True once end() was called. */
+  get finished(): boolean {
+    return this.ended;
+  }
+
+  /** Attaches the consumer; body pieces that came before are replayed to it. */
+  attach(listener: ExchangeListener): void {
+    this.listener = listener;
+    const early = this.early;
+    this.early = null;
+    if (early !== null) for (const piece of early) this.deliverBody(piece);
+    if (this.controller.signal.aborted) listener.abort(this.controller.signal.reason as Error);
+  }
+
+  // ---- From the protocol connection ----
+
+  /** A body piece, or null at its end. Returns false when the consumer asked for no more. */
+  deliverBody(piece: Buffer | null): boolean {
+    const l = this.listener;
+    if (l === null) {
+      this.early!.push(piece);
+      return true;
+    }
+    if (piece === null) {
+      l.bodyEnd();
+      return true;
+    }
+    if (!l.body(piece)) this.bodyPaused = true;
+    return !this.bodyPaused;
+  }
+
+  /** A DATA piece (FILTER), or null at its end. */
+  deliverData(piece: Buffer | null): boolean {
+    const l = this.listener;
+    if (l === null || l.data === undefined) return true;
+    if (piece === null) {
+      l.dataEnd?.();
+      return true;
+    }
+    return l.data(piece);
+  }
+
+  abort(reason: Error): void {
+    if (this.controller.signal.aborted) return;
+    this.controller.abort(reason);
+    this.listener?.abort(reason);
+  }
+
+  drain(): void {
+    this.listener?.drain();
+  }
+
+  // ---- From the consumer ----
+
+  /** The consumer wants more body. */
+  resumeBody(): void {
+    if (!this.bodyPaused) return;
+    this.bodyPaused = false;
+    this.onResume(this);
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.ended) return false;
+    return this.sink.write(chunk);
+  }
+
+  writeStderr(chunk: Buffer): void {
+    if (!this.ended) this.sink.writeStderr(chunk);
+  }
+
+  end(appStatus = 0): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.sink.end(appStatus);
+  }
+}

@@ -1,0 +1,299 @@
+/**
+ * One FastCGI connection on the application side (FastCGI 1.0): records in, exchanges out, responses back
+ * as records. Requests are multiplexed by id; management records (id 0) are answered here.
+ */
+import type { Socket } from 'node:net';
+import {
+  BUILD_HEAD, type Codec, type Params, RecordType, encodeEndRequest, encodeGetValuesResult, encodeStream,
+  encodeStreamEnd, encodeUnknownType,
+} from '../codec/index.js';
+import { CgiwireError, LimitError } from '../errors.js';
+import { Exchange, type ResponseSink, type Role } from '../exchange.js';
+import type { ResolvedOptions } from '../options.js';
+
+/** END_REQUEST protocolStatus values (FastCGI 1.0, 5.5). */
+export const ProtocolStatus = { REQUEST_COMPLETE: 0, CANT_MPX_CONN: 1, OVERLOADED: 2, UNKNOWN_ROLE: 3 } as const;
+const ROLES: (Role | undefined)[] = [undefined, 'responder', 'authorizer', 'filter'];
+const KEEP_CONN = 1;
+
+/** What every connection of one server shares. */
+export interface ServerState {
+  readonly options: ResolvedOptions;
+  readonly codec: Codec;
+  /** Requests in progress on all connections (for maxRequests). */
+  active: number;
+  onExchange(exchange: Exchange): void;
+  /** A handler error or a refused request, for the server's 'clientError'-like reporting. */
+  onError(err: Error): void;
+}
+
+class Request implements ResponseSink {
+  params: Buffer[] = [];
+  paramsBytes = 0;
+  exchange: Exchange | null = null;
+  bodyBytes = 0;
+  bodyDone = false;
+  dataDone = false;
+  responseStarted = false;
+  stderrUsed = false;
+  done = false;
+
+  constructor(readonly conn: FastCgiServerConnection, readonly id: number, readonly role: Role,
+    readonly keepConn: boolean) {}
+
+  write(chunk: Buffer): boolean {
+    if (this.done) return false;
+    this.responseStarted = true;
+    return this.conn.output(encodeStream(this.conn.codec.core, RecordType.STDOUT, this.id, chunk, false));
+  }
+
+  writeStderr(chunk: Buffer): void {
+    if (this.done || chunk.length === 0) return;
+    this.stderrUsed = true;
+    this.conn.output(encodeStream(this.conn.codec.core, RecordType.STDERR, this.id, chunk, false));
+  }
+
+  end(appStatus: number): void {
+    if (this.done) return;
+    const pieces = [encodeStreamEnd(RecordType.STDOUT, this.id)];
+    if (this.stderrUsed) pieces.push(encodeStreamEnd(RecordType.STDERR, this.id));
+    pieces.push(encodeEndRequest(this.id, appStatus >>> 0, ProtocolStatus.REQUEST_COMPLETE));
+    this.conn.output(pieces);
+    this.conn.finish(this);
+  }
+}
+
+export class FastCgiServerConnection {
+  readonly codec: Codec;
+  private readonly requests = new Map<number, Request>();
+  private readonly reader;
+  /** Requests whose consumer holds bodyBufferBytes of unread body: reading stops while there are any. */
+  private readonly holding = new Set<Request>();
+  private corked = false;
+  private closing = false;
+
+  constructor(readonly socket: Socket, private readonly server: ServerState) {
+    this.codec = server.codec;
+    this.reader = server.codec.createRecordReader((type, id, buf, offset, length) => this.onRecord(type, id, buf, offset, length));
+    socket.on('data', (chunk: Buffer) => {
+      const err = this.reader.push(chunk);
+      if (err !== null) this.fail(err);
+    });
+    socket.on('drain', () => { for (const r of this.requests.values()) r.exchange?.drain(); });
+    socket.on('close', () => this.abortAll(new CgiwireError('ERR_CONNECTION_CLOSED', 'the web server closed the connection')));
+    socket.on('error', () => { /* 'close' follows and aborts the requests */ });
+    socket.setTimeout(server.options.idleTimeout, () => { if (this.requests.size === 0) socket.destroy(); });
+  }
+
+  /** Requests in progress on this connection. */
+  get size(): number {
+    return this.requests.size;
+  }
+
+  /** Stops taking requests and closes the connection once those in progress are done. */
+  drainAndClose(): void {
+    this.closing = true;
+    if (this.requests.size === 0) this.socket.end();
+  }
+
+  /** Writes records; all writes of one tick go out together in one writev (cork until the microtask). */
+  output(pieces: Buffer | Buffer[]): boolean {
+    const socket = this.socket;
+    if (socket.destroyed) return false;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      queueMicrotask(() => { this.corked = false; socket.uncork(); });
+    }
+    let ok = true;
+    if (Array.isArray(pieces)) { for (const p of pieces) ok = socket.write(p); } else ok = socket.write(pieces);
+    return ok;
+  }
+
+  /** A request's END_REQUEST is out. */
+  finish(r: Request): void {
+    if (r.done) return;
+    r.done = true;
+    this.requests.delete(r.id);
+    this.server.active--;
+    this.release(r);
+    if (!r.keepConn || (this.closing && this.requests.size === 0)) this.socket.end();
+  }
+
+  private onRecord(type: number, id: number, buf: Buffer, offset: number, length: number): void {
+    if (id === 0) return this.onManagement(type, buf, offset, length);
+    const r = this.requests.get(id);
+    switch (type) {
+      case RecordType.BEGIN_REQUEST:
+        // A BEGIN for an id already active is a protocol error (FastCGI 1.0, 3.3): the connection cannot be trusted.
+        if (r !== undefined) return this.fail(new CgiwireError('ERR_FASTCGI_DUPLICATE_REQUEST', `BEGIN_REQUEST for active request ${id}`));
+        if (length < 8) return this.fail(new CgiwireError('ERR_FASTCGI_BAD_RECORD', 'BEGIN_REQUEST shorter than 8 bytes'));
+        return this.begin(id, buf.readUInt16BE(offset), buf[offset + 2]);
+      case RecordType.ABORT_REQUEST:
+        if (r !== undefined) this.abortRequest(r);
+        return;
+      case RecordType.PARAMS:
+        if (r !== undefined) this.onParams(r, buf, offset, length);
+        return;
+      case RecordType.STDIN:
+        if (r !== undefined) this.onStdin(r, buf, offset, length);
+        return;
+      case RecordType.DATA:
+        if (r !== undefined && r.role === 'filter' && r.exchange !== null && r.bodyDone && !r.dataDone) {
+          if (length === 0) { r.dataDone = true; r.exchange.deliverData(null); } else r.exchange.deliverData(buf.subarray(offset, offset + length));
+        }
+        return;
+      default:
+        // Records for ids that are not active, and application record types this side does not take, are ignored.
+        return;
+    }
+  }
+
+  private onManagement(type: number, buf: Buffer, offset: number, length: number): void {
+    if (type !== RecordType.GET_VALUES) {
+      // Any management type not understood gets UNKNOWN_TYPE (FastCGI 1.0, 4.2), never a crash.
+      this.output(encodeUnknownType(type));
+      return;
+    }
+    let names: [string, string][];
+    try {
+      names = this.codec.decodeNameValues(buf.subarray(offset, offset + length));
+    } catch (err) {
+      return this.fail(err as Error);
+    }
+    // The values advertised are the limits enforced (FastCGI 1.0, 4.1).
+    const o = this.server.options;
+    const known: Record<string, string> = {
+      FCGI_MAX_CONNS: String(o.maxConnections),
+      FCGI_MAX_REQS: String(o.maxRequests),
+      FCGI_MPXS_CONNS: o.maxRequestsPerConnection > 1 ? '1' : '0',
+    };
+    this.output(encodeGetValuesResult(names.filter(([n]) => Object.hasOwn(known, n)).map(([n]) => [n, known[n]] as const)));
+  }
+
+  private begin(id: number, roleNumber: number, flags: number): void {
+    const keepConn = (flags & KEEP_CONN) !== 0;
+    const role = ROLES[roleNumber];
+    const o = this.server.options;
+    let refusal = -1;
+    if (role === undefined || !o.roles.has(role)) refusal = ProtocolStatus.UNKNOWN_ROLE;
+    else if (this.closing || this.requests.size >= o.maxRequestsPerConnection) refusal = ProtocolStatus.CANT_MPX_CONN;
+    else if (this.server.active >= o.maxRequests) refusal = ProtocolStatus.OVERLOADED;
+    if (refusal >= 0) {
+      this.output(encodeEndRequest(id, 0, refusal));
+      if (!keepConn) this.socket.end();
+      return;
+    }
+    this.server.active++;
+    this.requests.set(id, new Request(this, id, role!, keepConn));
+  }
+
+  private onParams(r: Request, buf: Buffer, offset: number, length: number): void {
+    if (r.exchange !== null || r.done) return;
+    if (length > 0) {
+      r.paramsBytes += length;
+      if (r.paramsBytes > this.server.options.params.maxParamsBytes) {
+        return this.refuse(r, 431, 'Request Header Fields Too Large',
+          new LimitError('ERR_FASTCGI_PARAMS_TOO_LARGE', 'the params are larger than maxParamsBytes'));
+      }
+      r.params.push(buf.subarray(offset, offset + length));
+      return;
+    }
+    // The empty PARAMS record: the params are complete. One piece is decoded where it lies; more are joined once.
+    const body = r.params.length === 1 ? r.params[0] : Buffer.concat(r.params, r.paramsBytes);
+    r.params = [];
+    let decoded;
+    try {
+      decoded = this.codec.decodeParams(body, 0, body.length, this.server.options.params, BUILD_HEAD);
+    } catch (err) {
+      const limit = err instanceof LimitError;
+      return this.refuse(r, limit ? 431 : 400, limit ? 'Request Header Fields Too Large' : 'Bad Request', err as Error);
+    }
+    const { params, head } = decoded;
+    const exchange = new Exchange(params, head!, r.role, r, (ex) => this.resume(ex), ...filterData(r.role, params));
+    r.exchange = exchange;
+    if (r.role === 'authorizer') {
+      // An authorizer gets no body; Apache's mod_authnz_fcgi sends no STDIN at all, so answer now.
+      r.bodyDone = true;
+      exchange.deliverBody(null);
+    }
+    this.server.onExchange(exchange);
+  }
+
+  private onStdin(r: Request, buf: Buffer, offset: number, length: number): void {
+    const ex = r.exchange;
+    if (ex === null) {
+      if (!r.done) this.fail(new CgiwireError('ERR_FASTCGI_BAD_RECORD', `STDIN before the end of PARAMS for request ${r.id}`));
+      return;
+    }
+    if (r.bodyDone) return;
+    if (length === 0) {
+      r.bodyDone = true;
+      ex.deliverBody(null);
+      return;
+    }
+    r.bodyBytes += length;
+    if (r.bodyBytes > this.server.options.maxBodyBytes) {
+      r.bodyDone = true;
+      return this.refuse(r, 413, 'Payload Too Large', new LimitError('ERR_BODY_TOO_LARGE', 'the request body is larger than maxBodyBytes'));
+    }
+    if (!ex.deliverBody(buf.subarray(offset, offset + length)) && !this.holding.has(r)) {
+      this.holding.add(r);
+      this.socket.pause();
+    }
+  }
+
+  private resume(ex: Exchange): void {
+    for (const r of this.holding) if (r.exchange === ex) this.release(r);
+  }
+
+  private release(r: Request): void {
+    if (this.holding.delete(r) && this.holding.size === 0 && !this.socket.destroyed) this.socket.resume();
+  }
+
+  /** Answers a request the application never sees, or stops one it sees, with an HTTP status. */
+  private refuse(r: Request, status: number, reason: string, err: Error): void {
+    this.server.onError(err);
+    r.exchange?.abort(err);
+    if (!r.responseStarted) {
+      r.write(Buffer.from(`Status: ${status} ${reason}\r\nContent-Type: text/plain\r\n\r\n${reason}\n`, 'latin1'));
+    }
+    if (r.exchange !== null) r.exchange.end(0); else r.end(0);
+  }
+
+  /** ABORT_REQUEST (FastCGI 1.0, 5.4): the application is told, and the request ends with END_REQUEST now. */
+  private abortRequest(r: Request): void {
+    const err = new CgiwireError('ERR_FASTCGI_ABORTED', `the web server aborted request ${r.id}`);
+    r.exchange?.abort(err);
+    if (r.exchange !== null) r.exchange.end(0); else r.end(0);
+  }
+
+  private abortAll(err: Error): void {
+    for (const r of [...this.requests.values()]) {
+      r.exchange?.abort(err);
+      if (!r.done) {
+        r.done = true;
+        this.requests.delete(r.id);
+        this.server.active--;
+      }
+    }
+    this.holding.clear();
+  }
+
+  /** A fault that makes the byte stream untrustworthy: every request on it is aborted and it is closed. */
+  private fail(err: Error): void {
+    this.server.onError(err);
+    this.abortAll(err);
+    this.socket.destroy();
+  }
+}
+
+/** FILTER's FCGI_DATA_LENGTH and FCGI_DATA_LAST_MOD (FastCGI 1.0, 6.4), as numbers. */
+function filterData(role: Role, params: Params): [number?, number?] {
+  if (role !== 'filter') return [];
+  const num = (name: string): number | undefined => {
+    const v = params.get(name);
+    return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
+  };
+  return [num('FCGI_DATA_LENGTH'), num('FCGI_DATA_LAST_MOD')];
+}

@@ -1,0 +1,86 @@
+/**
+ * Server options and their defaults. Every limit a peer could abuse is here, with the error or refusal it
+ * leads to when crossed (README, "Limits").
+ */
+import { DEFAULT_PARAMS_LIMITS, type ParamsLimits } from './codec/index.js';
+import type { Role } from './exchange.js';
+
+export interface ServerOptions {
+  /** `'fastcgi'` (default) or `'scgi'`. */
+  protocol?: 'fastcgi' | 'scgi';
+  /** FastCGI roles served (default `['responder']`); a request for another gets END_REQUEST(UNKNOWN_ROLE). */
+  roles?: Role[];
+  /** Open connections; more are closed at once (default 1024; advertised as FCGI_MAX_CONNS). */
+  maxConnections?: number;
+  /**
+   * Requests in progress on one FastCGI connection (default 100); one more gets END_REQUEST(CANT_MPX_CONN).
+   * 1 turns multiplexing off (FCGI_MPXS_CONNS=0).
+   */
+  maxRequestsPerConnection?: number;
+  /** Requests in progress in all (default 1024; FCGI_MAX_REQS); one more gets END_REQUEST(OVERLOADED). */
+  maxRequests?: number;
+  /** Limits on one request's params (FastCGI PARAMS; for SCGI maxParamsBytes bounds the header netstring). */
+  params?: Partial<ParamsLimits>;
+  /** A connection with no request in progress and no bytes for this long is closed (ms; default 120000). */
+  idleTimeout?: number;
+  /** Request body bytes accepted (default Infinity); beyond it the request ends with 413. */
+  maxBodyBytes?: number;
+  /**
+   * Unread request body held for one request before its connection stops reading (default 65536). This is
+   * the whole backpressure policy: a handler that does not read holds at most this much, and the other
+   * requests on its connection go on until it is reached (README, "Backpressure").
+   */
+  bodyBufferBytes?: number;
+  /**
+   * Peers allowed to connect over TCP, by address (IPv4 or IPv6, compared in full). Default: the
+   * comma-separated FCGI_WEB_SERVER_ADDRS from the environment when set, else anyone.
+   */
+  webServerAddrs?: string[];
+}
+
+export interface ResolvedOptions {
+  protocol: 'fastcgi' | 'scgi';
+  roles: ReadonlySet<Role>;
+  maxConnections: number;
+  maxRequestsPerConnection: number;
+  maxRequests: number;
+  params: ParamsLimits;
+  idleTimeout: number;
+  maxBodyBytes: number;
+  bodyBufferBytes: number;
+  webServerAddrs: ReadonlySet<string> | null;
+}
+
+function positive(name: string, v: number | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !(v >= 1)) throw new RangeError(`options.${name} must be a number >= 1; got ${String(v)}`);
+  return v;
+}
+
+/** Normalises an IPv4-mapped IPv6 address (::ffff:1.2.3.4) to its IPv4 form, so both spellings compare equal. */
+export function normalizeAddress(address: string): string {
+  const lower = address.toLowerCase();
+  return lower.startsWith('::ffff:') && lower.includes('.') ? lower.slice(7) : lower;
+}
+
+export function resolveOptions(opts: ServerOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedOptions {
+  const protocol = opts.protocol ?? 'fastcgi';
+  if (protocol !== 'fastcgi' && protocol !== 'scgi') throw new TypeError(`options.protocol must be 'fastcgi' or 'scgi'`);
+  const roles = new Set<Role>(opts.roles ?? ['responder']);
+  for (const r of roles) {
+    if (r !== 'responder' && r !== 'authorizer' && r !== 'filter') throw new TypeError(`unknown role ${String(r)}`);
+  }
+  const addrs = opts.webServerAddrs ?? (env.FCGI_WEB_SERVER_ADDRS ? env.FCGI_WEB_SERVER_ADDRS.split(',') : null);
+  return {
+    protocol,
+    roles,
+    maxConnections: positive('maxConnections', opts.maxConnections, 1024),
+    maxRequestsPerConnection: positive('maxRequestsPerConnection', opts.maxRequestsPerConnection, 100),
+    maxRequests: positive('maxRequests', opts.maxRequests, 1024),
+    params: { ...DEFAULT_PARAMS_LIMITS, ...opts.params },
+    idleTimeout: positive('idleTimeout', opts.idleTimeout, 120_000),
+    maxBodyBytes: opts.maxBodyBytes === undefined ? Infinity : positive('maxBodyBytes', opts.maxBodyBytes + 1, 1) - 1,
+    bodyBufferBytes: positive('bodyBufferBytes', opts.bodyBufferBytes, 65536),
+    webServerAddrs: addrs === null ? null : new Set(addrs.map((a) => normalizeAddress(a.trim())).filter(Boolean)),
+  };
+}

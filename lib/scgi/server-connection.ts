@@ -1,0 +1,141 @@
+/**
+ * One SCGI connection on the application side: one request, its CONTENT_LENGTH body bytes, and a response
+ * that ends with the close (SCGI protocol description).
+ */
+import type { Socket } from 'node:net';
+import { BUILD_HEAD, type NetstringReader } from '../codec/index.js';
+import { CgiwireError, LimitError } from '../errors.js';
+import { Exchange, type ResponseSink } from '../exchange.js';
+import type { ServerState } from '../fastcgi/server-connection.js';
+
+export class ScgiServerConnection implements ResponseSink {
+  private readonly reader: NetstringReader;
+  private exchange: Exchange | null = null;
+  private contentLength = 0;
+  private received = 0;
+  private holding = false;
+  private done = false;
+  private corked = false;
+  private counted = false;
+
+  constructor(readonly socket: Socket, private readonly server: ServerState) {
+    this.reader = server.codec.createNetstringReader(server.options.params.maxParamsBytes);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.exchange?.drain());
+    socket.on('close', () => this.close(new CgiwireError('ERR_CONNECTION_CLOSED', 'the web server closed the connection')));
+    socket.on('error', () => { /* 'close' follows */ });
+    socket.setTimeout(server.options.idleTimeout, () => { if (this.exchange === null) socket.destroy(); });
+  }
+
+  get size(): number {
+    return this.exchange !== null && !this.done ? 1 : 0;
+  }
+
+  drainAndClose(): void {
+    if (this.exchange === null) this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.exchange === null) {
+      const at = this.reader.push(chunk);
+      if (typeof at !== 'number') return this.refuse(at instanceof LimitError ? 431 : 400, at);
+      if (at < 0) return;
+      if (!this.begin()) return;
+      chunk = chunk.subarray(at);
+    }
+    this.onBody(chunk);
+  }
+
+  /** The header is complete: validate it and hand the exchange over. */
+  private begin(): boolean {
+    const o = this.server.options;
+    let decoded;
+    try {
+      decoded = this.server.codec.decodeScgiHeader(this.reader.header!, o.params, BUILD_HEAD);
+    } catch (err) {
+      this.refuse(err instanceof LimitError ? 431 : 400, err as Error);
+      return false;
+    }
+    if (this.server.active >= o.maxRequests) {
+      this.refuse(503, new LimitError('ERR_OVERLOADED', 'maxRequests requests are in progress'));
+      return false;
+    }
+    if (decoded.contentLength > o.maxBodyBytes) {
+      this.refuse(413, new LimitError('ERR_BODY_TOO_LARGE', 'the request body is larger than maxBodyBytes'));
+      return false;
+    }
+    this.server.active++;
+    this.counted = true;
+    this.contentLength = decoded.contentLength;
+    const ex = new Exchange(decoded.params, decoded.head!, 'responder', this, () => this.resume());
+    this.exchange = ex;
+    if (this.contentLength === 0) ex.deliverBody(null);
+    this.server.onExchange(ex);
+    return true;
+  }
+
+  private onBody(chunk: Buffer): void {
+    const ex = this.exchange!;
+    const left = this.contentLength - this.received;
+    if (left <= 0 || chunk.length === 0) return; // bytes past CONTENT_LENGTH are not part of the request
+    const piece = chunk.length > left ? chunk.subarray(0, left) : chunk;
+    this.received += piece.length;
+    const more = ex.deliverBody(piece);
+    if (this.received === this.contentLength) ex.deliverBody(null);
+    else if (!more && !this.holding) {
+      this.holding = true;
+      this.socket.pause();
+    }
+  }
+
+  private resume(): void {
+    if (this.holding) {
+      this.holding = false;
+      this.socket.resume();
+    }
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.done || this.socket.destroyed) return false;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      queueMicrotask(() => { this.corked = false; this.socket.uncork(); });
+    }
+    return this.socket.write(chunk);
+  }
+
+  /** SCGI has no error stream: the bytes go to this process's stderr, which a spawning web server logs. */
+  writeStderr(chunk: Buffer): void {
+    process.stderr.write(chunk);
+  }
+
+  /** The close ends the response (SCGI). */
+  end(): void {
+    if (this.done) return;
+    this.done = true;
+    this.release();
+    this.socket.end();
+  }
+
+  private refuse(status: number, err: Error): void {
+    this.server.onError(err);
+    const reason = status === 413 ? 'Payload Too Large' : status === 431 ? 'Request Header Fields Too Large'
+      : status === 503 ? 'Service Unavailable' : 'Bad Request';
+    this.done = true;
+    this.socket.end(`Status: ${status} ${reason}\r\nContent-Type: text/plain\r\n\r\n${reason}\n`, 'latin1');
+  }
+
+  private release(): void {
+    if (this.counted) {
+      this.counted = false;
+      this.server.active--;
+    }
+  }
+
+  private close(err: Error): void {
+    if (this.exchange !== null && !this.done) this.exchange.abort(err);
+    this.done = true;
+    this.release();
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * createServer: a node:http-shaped server that speaks FastCGI or SCGI to a web server.
+ */
+import { EventEmitter } from 'node:events';
+import { chmodSync, fstatSync, lstatSync, unlinkSync } from 'node:fs';
+import { connect, Server as NetServer, type Socket } from 'node:net';
+import { codec as defaultCodec, type Codec } from './codec/index.js';
+import { socketKind } from './codec/native.js';
+import type { Exchange } from './exchange.js';
+import { FastCgiServerConnection, type ServerState } from './fastcgi/server-connection.js';
+import { bind, type CgiRequest, type CgiResponse } from './http/index.js';
+import { normalizeAddress, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
+import { ScgiServerConnection } from './scgi/server-connection.js';
+
+export type RequestListener = (req: CgiRequest, res: CgiResponse) => unknown;
+
+/** Where to listen: as net.Server's listen, plus `mode` for a unix socket's permissions. */
+export interface ListenOptions {
+  port?: number;
+  host?: string;
+  path?: string;
+  /** Permissions of a unix socket file, e.g. 0o660. */
+  mode?: number;
+  fd?: number;
+  handle?: unknown;
+  backlog?: number;
+}
+
+export interface CloseOptions {
+  /** After this many ms, requests still in progress are aborted (default: the server's closeTimeout). */
+  timeout?: number;
+}
+
+type Connection = FastCgiServerConnection | ScgiServerConnection;
+
+export class Server extends EventEmitter {
+  readonly options: ResolvedOptions;
+  /** Milliseconds close() waits for requests in progress before aborting them (default 30000). */
+  closeTimeout = 30_000;
+  private readonly net: NetServer;
+  private readonly state: ServerState;
+  private readonly connections = new Set<Connection>();
+  private closing = false;
+
+  constructor(options?: ServerOptions & { codec?: Codec }, listener?: RequestListener) {
+    super();
+    this.options = resolveOptions(options);
+    if (listener) this.on('request', listener);
+    const codec = options?.codec ?? defaultCodec;
+    this.state = {
+      options: this.options,
+      codec,
+      active: 0,
+      onExchange: (ex) => this.onExchange(ex),
+      onError: (err) => this.emit('protocolError', err),
+    };
+    this.net = new NetServer({ pauseOnConnect: false, noDelay: true });
+    this.net.maxConnections = this.options.maxConnections;
+    this.net.on('connection', (socket) => this.onConnection(socket));
+    this.net.on('listening', () => this.emit('listening'));
+    this.net.on('error', (err) => this.emit('error', err));
+  }
+
+  /**
+   * Starts listening: `listen(port[, host][, cb])`, `listen(path[, cb])`, `listen(options[, cb])`, or
+   * `listen([cb])` with no address, which serves on the listening socket the web server passed as fd 0
+   * (spawn mode: lighttpd bin-path, Apache mod_fcgid, h2o fastcgi.spawn, spawn-fcgi).
+   */
+  listen(...args: unknown[]): this {
+    const cb = typeof args[args.length - 1] === 'function' ? (args.pop() as () => void) : undefined;
+    if (cb) this.once('listening', cb);
+    let target: ListenOptions;
+    if (args.length === 0 || args[0] === undefined) {
+      if (!isListeningSocketFd(0)) {
+        process.nextTick(() => this.emit('error', Object.assign(new Error(
+          'listen() without an address needs a listening socket on fd 0 (spawn mode)'), { code: 'ERR_CGIWIRE_NO_SPAWN_SOCKET' })));
+        return this;
+      }
+      target = { fd: 0 };
+    } else if (typeof args[0] === 'number' || (typeof args[0] === 'string' && /^\d+$/.test(args[0]))) {
+      target = { port: Number(args[0]), host: typeof args[1] === 'string' ? args[1] : undefined };
+    } else if (typeof args[0] === 'string') {
+      target = { path: args[0] };
+    } else {
+      target = args[0] as ListenOptions;
+    }
+    if (target.path !== undefined) this.listenPath(target);
+    else if (target.fd !== undefined) this.net.listen({ fd: target.fd });
+    else if (target.handle !== undefined) this.net.listen(target.handle as never);
+    else this.net.listen({ port: target.port ?? 0, host: target.host ?? '127.0.0.1', backlog: target.backlog });
+    return this;
+  }
+
+  /** A unix socket: a stale socket file (nobody listening) is replaced; a live one is an error. */
+  private listenPath(target: ListenOptions): void {
+    const path = target.path!;
+    const go = (): void => {
+      this.net.once('listening', () => { if (target.mode !== undefined) chmodSync(path, target.mode); });
+      this.net.listen({ path, backlog: target.backlog });
+    };
+    let isSocket = false;
+    try { isSocket = lstatSync(path).isSocket(); } catch { return go(); }
+    if (!isSocket) return go(); // net reports EADDRINUSE for what is not ours to remove
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      this.emit('error', Object.assign(new Error(`${path} is in use by a live server`), { code: 'EADDRINUSE' }));
+    });
+    probe.once('error', () => {
+      try { unlinkSync(path); } catch { /* gone already */ }
+      go();
+    });
+  }
+
+  address(): ReturnType<NetServer['address']> {
+    return this.net.address();
+  }
+
+  get listening(): boolean {
+    return this.net.listening;
+  }
+
+  /** Requests in progress. */
+  get activeRequests(): number {
+    return this.state.active;
+  }
+
+  /**
+   * Stops accepting connections, lets requests in progress finish, then emits 'close'. Requests still in
+   * progress after `timeout` ms are aborted.
+   */
+  close(optionsOrCb?: CloseOptions | ((err?: Error) => void), cb?: (err?: Error) => void): this {
+    const opts = typeof optionsOrCb === 'object' ? optionsOrCb : {};
+    const done = typeof optionsOrCb === 'function' ? optionsOrCb : cb;
+    if (done) this.once('close', () => done());
+    if (this.closing) return this;
+    this.closing = true;
+    this.net.close(() => this.emit('close'));
+    for (const c of this.connections) c.drainAndClose();
+    const timer = setTimeout(() => { for (const c of this.connections) c.socket.destroy(); }, opts.timeout ?? this.closeTimeout);
+    timer.unref();
+    this.net.once('close', () => clearTimeout(timer));
+    return this;
+  }
+
+  private onConnection(socket: Socket): void {
+    const allowed = this.options.webServerAddrs;
+    // FCGI_WEB_SERVER_ADDRS: a TCP peer not on the list is closed at once (full-address comparison).
+    if (allowed !== null && socket.remoteAddress !== undefined && !allowed.has(normalizeAddress(socket.remoteAddress))) {
+      socket.destroy();
+      return;
+    }
+    if (this.closing) { socket.destroy(); return; }
+    const conn = this.options.protocol === 'scgi' ? new ScgiServerConnection(socket, this.state)
+      : new FastCgiServerConnection(socket, this.state);
+    this.connections.add(conn);
+    socket.once('close', () => this.connections.delete(conn));
+    this.emit('connection', socket);
+  }
+
+  private onExchange(exchange: Exchange): void {
+    const { req, res } = bind(exchange, this.options.bodyBufferBytes);
+    const fail = (err: unknown): void => {
+      // A handler that throws or rejects gives a 500 to its request; the server goes on.
+      if (this.listenerCount('handlerError') > 0) this.emit('handlerError', err, req, res);
+      else console.error('cgiwire: request handler failed:', err);
+      if (res.headersSent) res.destroy();
+      else if (!res.writableEnded) {
+        res.statusCode = 500;
+        res.setHeader('Content-Type', 'text/plain');
+        res.end('Internal Server Error\n');
+      }
+    };
+    try {
+      const listeners = this.listeners('request');
+      for (const l of listeners) {
+        const r = (l as RequestListener).call(this, req, res);
+        if (r !== null && typeof r === 'object' && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).then(undefined, fail);
+      }
+    } catch (err) {
+      fail(err);
+    }
+  }
+}
+
+/**
+ * True when `fd` is a listening socket (spawn mode); false for a pipe, file, tty or connected socket. The
+ * native addon asks the kernel (getpeername fails with ENOTCONN on a listening socket, ENOTSOCK on a pipe);
+ * without it, any socket on the fd is taken for a listening one.
+ */
+export function isListeningSocketFd(fd: number): boolean {
+  try {
+    if (!fstatSync(fd).isSocket()) return false;
+  } catch {
+    return false;
+  }
+  const kind = socketKind(fd);
+  return kind === undefined ? true : kind === 'listening';
+}
