@@ -37,7 +37,9 @@ export interface ExchangeListener {
 }
 
 export class Exchange {
-  private readonly controller = new AbortController();
+  /** Made when the signal is first asked for: an AbortController costs microseconds per request. */
+  private controller: AbortController | null = null;
+  private abortReason: Error | null = null;
   private listener: ExchangeListener | null = null;
   /** Body events that came before a listener was attached. */
   private early: (Buffer | null)[] | null = [];
@@ -61,7 +63,16 @@ export class Exchange {
 
   /** Fires when the web server aborts the request or the connection drops. */
   get signal(): AbortSignal {
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.abortReason !== null) this.controller.abort(this.abortReason);
+    }
     return this.controller.signal;
+  }
+
+  /** True once the web server aborted the request or the connection dropped. */
+  get aborted(): boolean {
+    return this.abortReason !== null;
   }
 
   /** True once end() was called. */
@@ -75,7 +86,7 @@ export class Exchange {
     const early = this.early;
     this.early = null;
     if (early !== null) for (const piece of early) this.deliverBody(piece);
-    if (this.controller.signal.aborted) listener.abort(this.controller.signal.reason as Error);
+    if (this.abortReason !== null) listener.abort(this.abortReason);
   }
 
   // ---- From the protocol connection ----
@@ -107,8 +118,9 @@ export class Exchange {
   }
 
   abort(reason: Error): void {
-    if (this.controller.signal.aborted) return;
-    this.controller.abort(reason);
+    if (this.abortReason !== null) return;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
     this.listener?.abort(reason);
   }
 

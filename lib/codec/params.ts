@@ -36,11 +36,23 @@ export const DEFAULT_PARAMS_LIMITS: Readonly<ParamsLimits> = Object.freeze({
 /** Request headers as node:http gives them: lower-case names; repeated ones merged by node's rules. */
 export type RequestHeaders = Record<string, string | string[] | undefined>;
 
-/** What the HTTP layer needs first: method, url and headers. */
+/** What the HTTP layer needs first: method, url and headers, and the CGI values of the connection. */
 export interface RequestHead {
   method: string;
   url: string;
   headers: RequestHeaders;
+  /**
+   * The headers as a flat [name, value, ...] list like node:http's rawHeaders: repeats kept, names lower-case
+   * (CGI keeps no case); known names in wire order, then the others, then content-type and content-length.
+   */
+  rawHeaders: string[];
+  /** SERVER_PROTOCOL, REMOTE_ADDR, REMOTE_PORT, SERVER_ADDR, SERVER_PORT and HTTPS, as sent (or undefined). */
+  protocol: string | undefined;
+  remoteAddress: string | undefined;
+  remotePort: string | undefined;
+  localAddress: string | undefined;
+  localPort: string | undefined;
+  https: string | undefined;
 }
 
 /** A limit as a scratch word: Infinity and anything above 2^32-1 mean "no limit"; NaN or negative throw. */
@@ -78,7 +90,8 @@ const ID_HTTP_CL = ID('HTTP_CONTENT_LENGTH');
 const KEY_OF_ID: (string | null)[] = [null, ...KNOWN_NAMES.map((n) =>
   n === 'HTTP_CONTENT_TYPE' || n === 'HTTP_CONTENT_LENGTH' ? null : headerKeyOf(n))];
 /** The values the head reads; the first of each counts. */
-const HEAD_IDS = [ID_METHOD, ID_URI, ID_SCRIPT, ID_PATH_INFO, ID_QUERY, ID_CT, ID_CL, ID_HTTP_CT, ID_HTTP_CL];
+const HEAD_IDS = [ID_METHOD, ID_URI, ID_SCRIPT, ID_PATH_INFO, ID_QUERY, ID_CT, ID_CL, ID_HTTP_CT, ID_HTTP_CL,
+  ID('SERVER_PROTOCOL'), ID('REMOTE_ADDR'), ID('REMOTE_PORT'), ID('SERVER_ADDR'), ID('SERVER_PORT'), ID('HTTPS')];
 
 // node:http's rules for a repeated request header (lib/_http_incoming.js, matchKnownFields).
 const FIRST_WINS = new Set(['age', 'etag', 'from', 'host', 'server', 'expires', 'location', 'referer',
@@ -123,12 +136,15 @@ function contentValue(cgi: string | undefined, http: string | undefined): string
   return http || undefined;
 }
 
-function finishHead(h: RequestHeaders, v: (string | undefined)[]): RequestHead {
+function finishHead(h: RequestHeaders, raw: string[], v: (string | undefined)[]): RequestHead {
   const ct = contentValue(v[5], v[7]);
-  if (ct !== undefined) h['content-type'] = ct;
+  if (ct !== undefined) { h['content-type'] = ct; raw.push('content-type', ct); }
   const cl = contentValue(v[6], v[8]);
-  if (cl !== undefined) h['content-length'] = cl;
-  return { method: v[0] || 'GET', url: urlOf(v[1], v[2], v[3], v[4]), headers: h };
+  if (cl !== undefined) { h['content-length'] = cl; raw.push('content-length', cl); }
+  return {
+    method: v[0] || 'GET', url: urlOf(v[1], v[2], v[3], v[4]), headers: h, rawHeaders: raw,
+    protocol: v[9], remoteAddress: v[10], remotePort: v[11], localAddress: v[12], localPort: v[13], https: v[14],
+  };
 }
 
 // ---- The plain loops (any shape) -------------------------------------------------------------------
@@ -151,13 +167,17 @@ function idAt(e: Uint32Array, i: number): number {
 }
 
 /** Adds the header of unknown pair i, if its name is HTTP_*. Known names first, then these (see loop). */
-function addUnknownHeader(h: RequestHeaders, s: string, e: Uint32Array, b: number, i: number): void {
+function addUnknownHeader(h: RequestHeaders, raw: string[], s: string, e: Uint32Array, b: number, i: number): void {
   const key = keyOfUnknown(nameAt(s, e, b, i));
-  if (key !== null) addHeader(h, key, valueAt(s, e, b, i));
+  if (key === null) return;
+  const value = valueAt(s, e, b, i);
+  addHeader(h, key, value);
+  raw.push(key, value);
 }
 
 function headByLoop(s: string, e: Uint32Array, b: number, n: number): RequestHead {
   const h: RequestHeaders = {};
+  const raw: string[] = [];
   const v: (string | undefined)[] = new Array(HEAD_IDS.length).fill(undefined);
   for (let i = 0; i < n; i++) {
     const id = idAt(e, i);
@@ -165,10 +185,13 @@ function headByLoop(s: string, e: Uint32Array, b: number, n: number): RequestHea
     const slot = HEAD_IDS.indexOf(id);
     if (slot >= 0) { if (v[slot] === undefined) v[slot] = valueAt(s, e, b, i); continue; }
     const key = KEY_OF_ID[id];
-    if (key !== null) addHeader(h, key, valueAt(s, e, b, i));
+    if (key === null) continue;
+    const value = valueAt(s, e, b, i);
+    addHeader(h, key, value);
+    raw.push(key, value);
   }
-  for (let i = 0; i < n; i++) if (idAt(e, i) === 0) addUnknownHeader(h, s, e, b, i);
-  return finishHead(h, v);
+  for (let i = 0; i < n; i++) if (idAt(e, i) === 0) addUnknownHeader(h, raw, s, e, b, i);
+  return finishHead(h, raw, v);
 }
 
 function setParam(o: Record<string, string>, name: string, value: string): void {
@@ -206,13 +229,16 @@ function compileHead(ids: Uint16Array): HeadBuilder {
   const v = (i: number): string => { used.add(i); return `v${i}`; };
   const slots: (number | undefined)[] = HEAD_IDS.map(() => undefined);
   const byKey = new Map<string, number[]>();
+  const raw: string[] = [];
   const unknown: number[] = [];
   ids.forEach((id, i) => {
     if (id === 0) { unknown.push(i); return; }
     const slot = HEAD_IDS.indexOf(id);
     if (slot >= 0) { if (slots[slot] === undefined) slots[slot] = i; return; }
     const key = KEY_OF_ID[id];
-    if (key !== null) byKey.set(key, [...(byKey.get(key) ?? []), i]);
+    if (key === null) return;
+    byKey.set(key, [...(byKey.get(key) ?? []), i]);
+    raw.push(JSON.stringify(key), v(i));
   });
   const props: string[] = [];
   for (const [key, at] of byKey) {
@@ -225,14 +251,16 @@ function compileHead(ids: Uint16Array): HeadBuilder {
   const slot = (k: number): string => (slots[k] === undefined ? 'undefined' : v(slots[k]!));
   // The same rules as finishHead, resolved for this shape.
   const content = (key: string, cgi: number, http: number): string =>
-    `{ const c = ${slot(cgi)} || ${slot(http)}; if (c) h[${JSON.stringify(key)}] = c; }`;
+    `{ const c = ${slot(cgi)} || ${slot(http)}; if (c) { h[${JSON.stringify(key)}] = c; raw.push(${JSON.stringify(key)}, c); } }`;
   const tail = [
-    ...unknown.map((i) => `u(h, s, e, b, ${i});`),
+    ...unknown.map((i) => `u(h, raw, s, e, b, ${i});`),
     content('content-type', 5, 7),
     content('content-length', 6, 8),
-    `return { method: ${slot(0)} || "GET", url: r(${slot(1)}, ${slot(2)}, ${slot(3)}, ${slot(4)}), headers: h };`,
+    `return { method: ${slot(0)} || "GET", url: r(${slot(1)}, ${slot(2)}, ${slot(3)}, ${slot(4)}), headers: h, rawHeaders: raw, ` +
+      `protocol: ${slot(9)}, remoteAddress: ${slot(10)}, remotePort: ${slot(11)}, localAddress: ${slot(12)}, ` +
+      `localPort: ${slot(13)}, https: ${slot(14)} };`,
   ];
-  const head = `const h = {${props.join(', ')}};`;
+  const head = `const h = {${props.join(', ')}};\nconst raw = [${raw.join(', ')}];`;
   const values = [...used].sort((a, b) => a - b).map((i) => `const v${i} = ${valueExpr(i)};`);
   const body = [...values, head, ...tail].join('\n');
   const make = new Function('u', 'r', `"use strict"; return function head(s, e, b) {\n${body}\n};`);

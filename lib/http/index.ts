@@ -12,18 +12,20 @@ export type { CgiResponse } from './response.js';
 export { ExchangeSocket } from './socket.js';
 
 function port(v: string | undefined): number | undefined {
-  return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  return Number.isInteger(n) && n >= 0 && n <= 65535 ? n : undefined;
 }
 
 /** The peer and local addresses from the CGI params (RFC 3875: REMOTE_ADDR, REMOTE_PORT, SERVER_ADDR...). */
 export function addressesOf(exchange: Exchange): SocketAddresses {
-  const p = exchange.params;
-  const https = p.get('HTTPS');
+  const h = exchange.head;
+  const https = h.https;
   return {
-    remoteAddress: p.get('REMOTE_ADDR') || undefined,
-    remotePort: port(p.get('REMOTE_PORT')),
-    localAddress: p.get('SERVER_ADDR') || undefined,
-    localPort: port(p.get('SERVER_PORT')),
+    remoteAddress: h.remoteAddress || undefined,
+    remotePort: port(h.remotePort),
+    localAddress: h.localAddress || undefined,
+    localPort: port(h.localPort),
     encrypted: https !== undefined && https !== '' && https.toLowerCase() !== 'off',
   };
 }

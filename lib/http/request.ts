@@ -4,7 +4,6 @@
  */
 import { IncomingMessage } from 'node:http';
 import type { Params } from '../codec/index.js';
-import { headerKeyOf } from '../codec/known-names.js';
 import type { Exchange, Role } from '../exchange.js';
 import type { ExchangeSocket } from './socket.js';
 
@@ -24,21 +23,16 @@ export interface CgiRequestFields {
 
 export type CgiRequest = IncomingMessage & CgiRequestFields;
 
-/** rawHeaders as node:http would give them, from the params in wire order (names lower-case: CGI keeps no case). */
-function rawHeadersOf(params: Params): string[] {
-  const raw: string[] = [];
-  let sawType = false, sawLength = false;
-  for (const [name, value] of params.entries()) {
-    if (name === 'CONTENT_TYPE' && value !== '') { raw.push('content-type', value); sawType = true; continue; }
-    if (name === 'CONTENT_LENGTH' && value !== '') { raw.push('content-length', value); sawLength = true; continue; }
-    const key = headerKeyOf(name);
-    if (key === null) continue;
-    // nginx sends HTTP_CONTENT_TYPE/LENGTH beside the CGI ones: one header, not two.
-    if ((key === 'content-type' && sawType) || (key === 'content-length' && sawLength)) continue;
-    raw.push(key, value);
-  }
-  return raw;
-}
+const EXCHANGE = Symbol('cgiwire.exchange');
+/**
+ * req.signal: an own accessor (it must survive a framework replacing the prototype) made lazily, because an
+ * AbortController costs more than the rest of the request. One shared descriptor keeps V8's map
+ * transitions shared: a closure per request made each defineProperty cost 3 us.
+ */
+const SIGNAL: PropertyDescriptor = {
+  configurable: true, enumerable: true,
+  get(this: { [EXCHANGE]: Exchange }) { return this[EXCHANGE].signal; },
+};
 
 export function createRequest(exchange: Exchange, socket: ExchangeSocket): CgiRequest {
   const req = new IncomingMessage(socket as never) as CgiRequest;
@@ -46,21 +40,24 @@ export function createRequest(exchange: Exchange, socket: ExchangeSocket): CgiRe
   const params = exchange.params;
   req.method = head.method;
   req.url = head.url;
-  const version = /^HTTP\/(\d+)\.(\d+)$/.exec(params.get('SERVER_PROTOCOL') ?? '');
-  req.httpVersionMajor = version ? Number(version[1]) : 1;
-  req.httpVersionMinor = version ? Number(version[2]) : 1;
-  req.httpVersion = `${req.httpVersionMajor}.${req.httpVersionMinor}`;
+  const protocol = head.protocol;
+  if (protocol === 'HTTP/1.1' || protocol === undefined) {
+    req.httpVersionMajor = 1;
+    req.httpVersionMinor = 1;
+    req.httpVersion = '1.1';
+  } else {
+    const version = /^HTTP\/(\d+)(?:\.(\d+))?$/.exec(protocol);
+    req.httpVersionMajor = version ? Number(version[1]) : 1;
+    req.httpVersionMinor = version ? Number(version[2] ?? 0) : 1;
+    req.httpVersion = `${req.httpVersionMajor}.${req.httpVersionMinor}`;
+  }
+  // Own data properties (they survive a framework replacing the prototype, and keep the object fast).
   req.headers = head.headers as IncomingMessage['headers'];
-  let raw: string[] | undefined;
-  // Own properties, so they survive a framework replacing the prototype.
-  Object.defineProperty(req, 'rawHeaders', {
-    configurable: true, enumerable: true,
-    get: () => (raw ??= rawHeadersOf(params)),
-    set: (v: string[]) => { raw = v; },
-  });
+  req.rawHeaders = head.rawHeaders;
   req.cgi = params;
   req.role = exchange.role;
-  req.signal = exchange.signal;
+  (req as unknown as { [EXCHANGE]: Exchange })[EXCHANGE] = exchange;
+  Object.defineProperty(req, 'signal', SIGNAL);
   if (exchange.role === 'filter') {
     req.dataLength = exchange.dataLength;
     req.dataLastModified = exchange.dataLastModified;

@@ -64,12 +64,17 @@ function nodeHeaders(lines: readonly (readonly [string, string])[]): Record<stri
 
 afterEach(() => clearShapeCache());
 
+/** The part of a head node:http also has: method, url, headers. */
+type HttpHead = Pick<RequestHead, 'method' | 'url' | 'headers'>;
+const httpPart = (h: RequestHead): HttpHead => ({ method: h.method, url: h.url, headers: h.headers });
+
 describe.each(CODECS)('$name codec: request head', ({ codec }) => {
   /** Both builders give `expected`. */
-  const expectHead = (pairs: readonly Pair[], expected: RequestHead): void => {
+  const expectHead = (pairs: readonly Pair[], expected: HttpHead): void => {
     const b = build(codec, pairs);
-    expect(b.loopHead).toEqual(expected);
-    expect(b.compiledHead).toEqual(expected);
+    expect(httpPart(b.loopHead)).toEqual(expected);
+    expect(httpPart(b.compiledHead)).toEqual(expected);
+    expect(b.compiledHead).toEqual(b.loopHead);
   };
 
   test('a shape seen twice is compiled (once), and gives what the loop gives', () => {
@@ -78,7 +83,8 @@ describe.each(CODECS)('$name codec: request head', ({ codec }) => {
     expect(b.compilations).toBeGreaterThanOrEqual(1);
     expect(b.compiledHead).toEqual(b.loopHead);
     expect(b.compiledObject).toEqual(b.loopObject);
-    expect(b.loopHead).toEqual({ method: 'GET', url: '/a', headers: { host: 'h', 'x-odd': 'o' } });
+    expect(httpPart(b.loopHead)).toEqual({ method: 'GET', url: '/a', headers: { host: 'h', 'x-odd': 'o' } });
+    expect(b.loopHead.rawHeaders).toEqual(['host', 'h', 'x-odd', 'o']);
   });
 
   test('HTTP_* names become lower-case dashed header names; other params and a bare HTTP_ are not headers', () => {
@@ -209,7 +215,7 @@ describe.each(CODECS)('$name codec: request head', ({ codec }) => {
         acc.splice(rng.int(acc.length + 1), 0, p);
         return acc;
       }, [...http]);
-      const expected: RequestHead = {
+      const expected: HttpHead = {
         method,
         url: cgi.some(([n]) => n === 'REQUEST_URI') ? uri : '/s',
         headers: nodeHeaders(lines),
@@ -217,7 +223,7 @@ describe.each(CODECS)('$name codec: request head', ({ codec }) => {
       const b = build(codec, pairs);
       for (const [how, got] of [['loop', b.loopHead], ['compiled', b.compiledHead]] as const) {
         try {
-          expect(got).toEqual(expected);
+          expect(httpPart(got)).toEqual(expected);
         } catch {
           failures.push(`${how} round ${round}: ${JSON.stringify(pairs)} gave ${JSON.stringify(got)}, node: ${JSON.stringify(expected)}`);
         }
@@ -258,10 +264,10 @@ describe.each(CODECS)('$name codec: request head', ({ codec }) => {
     const body = encodePairBody(pairs);
     const { head, params } = codec.decodeParams(body);
     const expected = { method: 'POST', url: '/x', headers: { host: 'h', cookie: 'a=1', 'content-length': '3' } };
-    expect(head).toEqual(expected);
-    expect(params.head()).toEqual(expected);
+    expect(httpPart(head!)).toEqual(expected);
+    expect(params.head()).toEqual(head);
     const scgi = Buffer.from('CONTENT_LENGTH\x003\x00SCGI\x001\x00REQUEST_METHOD\x00POST\x00REQUEST_URI\x00/x\x00HTTP_HOST\x00h\x00HTTP_COOKIE\x00a=1\x00', 'latin1');
-    expect(codec.decodeScgiHeader(scgi).head).toEqual(expected);
+    expect(httpPart(codec.decodeScgiHeader(scgi).head!)).toEqual(expected);
     expect(codec.decodeParams(body, 0, body.length, undefined, BUILD_NOTHING).head).toBeUndefined();
   });
 });
