@@ -28,7 +28,7 @@ export interface ExchangeListener {
   /** The request body is complete. */
   bodyEnd(): void;
   /** FILTER's DATA stream, like body/bodyEnd. */
-  data?(chunk: Buffer): boolean;
+  dataPiece?(chunk: Buffer): boolean;
   dataEnd?(): void;
   /** The web server gave up on the request or the connection dropped. */
   abort(reason: Error): void;
@@ -109,12 +109,12 @@ export class Exchange {
   /** A DATA piece (FILTER), or null at its end. */
   deliverData(piece: Buffer | null): boolean {
     const l = this.listener;
-    if (l === null || l.data === undefined) return true;
+    if (l === null || l.dataPiece === undefined) return true;
     if (piece === null) {
       l.dataEnd?.();
       return true;
     }
-    return l.data(piece);
+    return l.dataPiece(piece);
   }
 
   abort(reason: Error): void {

@@ -10,6 +10,7 @@ import {
 import { CgiwireError, LimitError } from '../errors.js';
 import { Exchange, type ResponseSink, type Role } from '../exchange.js';
 import type { ResolvedOptions } from '../options.js';
+import { OutputQueue } from '../output.js';
 
 /** END_REQUEST protocolStatus values (FastCGI 1.0, 5.5). */
 export const ProtocolStatus = { REQUEST_COMPLETE: 0, CANT_MPX_CONN: 1, OVERLOADED: 2, UNKNOWN_ROLE: 3 } as const;
@@ -55,10 +56,11 @@ class Request implements ResponseSink {
 
   end(appStatus: number): void {
     if (this.done) return;
-    const pieces = [encodeStreamEnd(RecordType.STDOUT, this.id)];
-    if (this.stderrUsed) pieces.push(encodeStreamEnd(RecordType.STDERR, this.id));
-    pieces.push(encodeEndRequest(this.id, appStatus >>> 0, ProtocolStatus.REQUEST_COMPLETE));
-    this.conn.output(pieces);
+    // The closing STDOUT (and STDERR) record and END_REQUEST, in one buffer.
+    const end = encodeEndRequest(this.id, appStatus >>> 0, ProtocolStatus.REQUEST_COMPLETE);
+    const parts = this.stderrUsed ? [encodeStreamEnd(RecordType.STDOUT, this.id), encodeStreamEnd(RecordType.STDERR, this.id), end]
+      : [encodeStreamEnd(RecordType.STDOUT, this.id), end];
+    this.conn.output(Buffer.concat(parts));
     this.conn.finish(this);
   }
 }
@@ -69,17 +71,17 @@ export class FastCgiServerConnection {
   private readonly reader;
   /** Requests whose consumer holds bodyBufferBytes of unread body: reading stops while there are any. */
   private readonly holding = new Set<Request>();
-  private corked = false;
+  private readonly out: OutputQueue;
   private closing = false;
 
   constructor(readonly socket: Socket, private readonly server: ServerState) {
     this.codec = server.codec;
+    this.out = new OutputQueue(socket, () => { for (const r of this.requests.values()) r.exchange?.drain(); });
     this.reader = server.codec.createRecordReader((type, id, buf, offset, length) => this.onRecord(type, id, buf, offset, length));
     socket.on('data', (chunk: Buffer) => {
       const err = this.reader.push(chunk);
       if (err !== null) this.fail(err);
     });
-    socket.on('drain', () => { for (const r of this.requests.values()) r.exchange?.drain(); });
     socket.on('close', () => this.abortAll(new CgiwireError('ERR_CONNECTION_CLOSED', 'the web server closed the connection')));
     socket.on('error', () => { /* 'close' follows and aborts the requests */ });
     socket.setTimeout(server.options.idleTimeout, () => { if (this.requests.size === 0) socket.destroy(); });
@@ -93,20 +95,21 @@ export class FastCgiServerConnection {
   /** Stops taking requests and closes the connection once those in progress are done. */
   drainAndClose(): void {
     this.closing = true;
-    if (this.requests.size === 0) this.socket.end();
+    if (this.requests.size === 0) this.endSocket();
   }
 
-  /** Writes records; all writes of one tick go out together in one writev (cork until the microtask). */
+  /** Closes the connection after what is queued for it. */
+  private endSocket(): void {
+    this.out.flush();
+    this.socket.end();
+  }
+
+  /** Writes records; what one tick writes goes out in one write (OutputQueue). */
   output(pieces: Buffer | Buffer[]): boolean {
-    const socket = this.socket;
-    if (socket.destroyed) return false;
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      queueMicrotask(() => { this.corked = false; socket.uncork(); });
-    }
+    if (this.socket.destroyed) return false;
+    if (!Array.isArray(pieces)) return this.out.push(pieces);
     let ok = true;
-    if (Array.isArray(pieces)) { for (const p of pieces) ok = socket.write(p); } else ok = socket.write(pieces);
+    for (const p of pieces) ok = this.out.push(p);
     return ok;
   }
 
@@ -117,7 +120,7 @@ export class FastCgiServerConnection {
     this.requests.delete(r.id);
     this.server.active--;
     this.release(r);
-    if (!r.keepConn || (this.closing && this.requests.size === 0)) this.socket.end();
+    if (!r.keepConn || (this.closing && this.requests.size === 0)) this.endSocket();
   }
 
   private onRecord(type: number, id: number, buf: Buffer, offset: number, length: number): void {
@@ -181,7 +184,7 @@ export class FastCgiServerConnection {
     else if (this.server.active >= o.maxRequests) refusal = ProtocolStatus.OVERLOADED;
     if (refusal >= 0) {
       this.output(encodeEndRequest(id, 0, refusal));
-      if (!keepConn) this.socket.end();
+      if (!keepConn) this.endSocket();
       return;
     }
     this.server.active++;

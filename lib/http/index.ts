@@ -2,7 +2,7 @@
  * The node:http-compatible face of an exchange: `bind` gives the (req, res) pair a handler receives.
  */
 import { Readable } from 'node:stream';
-import type { Exchange } from '../exchange.js';
+import type { Exchange, ExchangeListener } from '../exchange.js';
 import { createRequest, type CgiRequest } from './request.js';
 import { createResponse, type CgiResponse } from './response.js';
 import { ExchangeSocket, type SocketAddresses } from './socket.js';
@@ -30,31 +30,57 @@ export function addressesOf(exchange: Exchange): SocketAddresses {
   };
 }
 
+/** Connects an exchange to its req, res and socket (one object instead of a closure per event). */
+class Binding implements ExchangeListener {
+  data: Readable | undefined;
+
+  constructor(readonly exchange: Exchange, readonly req: CgiRequest, readonly res: CgiResponse,
+    readonly socket: ExchangeSocket) {}
+
+  body(chunk: Buffer): boolean {
+    return this.req.push(chunk);
+  }
+
+  bodyEnd(): void {
+    this.req.complete = true;
+    this.req.push(null);
+  }
+
+  dataPiece(chunk: Buffer): boolean {
+    return this.data?.push(chunk) ?? true;
+  }
+
+  dataEnd(): void {
+    this.data?.push(null);
+  }
+
+  abort(reason: Error): void {
+    this.req.destroy(reason);
+    this.socket.destroy();
+  }
+
+  drain(): void {
+    this.socket.drained();
+  }
+
+  /** res 'finish': the response is complete. */
+  finished(): void {
+    this.exchange.end(0);
+    const req = this.req;
+    // As node:http does after a response: a body nobody read is discarded; then both sides close.
+    if (!req.complete && req.listenerCount('data') === 0 && !req.readableFlowing) req.resume();
+    this.socket.destroy();
+  }
+}
+
 /** Creates req and res for an exchange and wires body, backpressure, abort and the end of the response. */
 export function bind(exchange: Exchange, bodyBufferBytes: number): { req: CgiRequest; res: CgiResponse } {
   const socket = new ExchangeSocket(exchange, addressesOf(exchange), bodyBufferBytes);
   const req = createRequest(exchange, socket);
   const res = createResponse(exchange, req, socket);
-  socket.on('drain', () => res.emit('drain'));
-  socket.on('error', () => { /* reported through the exchange; a socket error must not crash the process */ });
-  res.on('finish', () => {
-    exchange.end(0);
-    // As node:http does after a response: a body nobody read is discarded, then both sides close.
-    if (!req.complete && req.listenerCount('data') === 0 && !req.readableFlowing) req.resume();
-    process.nextTick(() => socket.destroy());
-  });
-  let data: Readable | undefined;
-  if (exchange.role === 'filter') req.data = data = new Readable({ read: () => {} });
-  exchange.attach({
-    data: (chunk) => data?.push(chunk) ?? true,
-    dataEnd: () => { data?.push(null); },
-    body: (chunk) => req.push(chunk),
-    bodyEnd: () => { req.complete = true; req.push(null); },
-    abort: (reason) => {
-      req.destroy(reason);
-      socket.destroy();
-    },
-    drain: () => socket.drained(),
-  });
+  const binding = new Binding(exchange, req, res, socket);
+  if (exchange.role === 'filter') req.data = binding.data = new Readable({ read: () => {} });
+  res.on('finish', () => binding.finished());
+  exchange.attach(binding);
   return { req, res };
 }

@@ -4,8 +4,14 @@
  * hop-by-hop headers are dropped (the web server owns the HTTP connection), and the body goes on as is.
  * Using the real IncomingMessage and ServerResponse keeps every framework working, including those that
  * replace their prototypes (Express).
+ *
+ * It is an EventEmitter with the part of net.Socket's surface that node:http and frameworks use, not a
+ * stream: a Duplex per request cost more than the rest of the request (its two stream states, a nextTick
+ * per write callback and per destroy). The contract ServerResponse relies on (Node >= 20): write(data,
+ * encoding, cb) returning false under backpressure and 'drain' after, cork/uncork with _writableState.corked,
+ * writable/destroyed, 'close' when the response is over.
  */
-import { Duplex } from 'node:stream';
+import { EventEmitter } from 'node:events';
 import type { Exchange } from '../exchange.js';
 
 /** Response headers a CGI application must not send (RFC 3875, 6.3; RFC 9110, 7.6.1). */
@@ -20,7 +26,9 @@ export interface SocketAddresses {
   encrypted: boolean;
 }
 
-export class ExchangeSocket extends Duplex {
+type WriteCallback = (err?: Error | null) => void;
+
+export class ExchangeSocket extends EventEmitter {
   readonly remoteAddress?: string;
   readonly remotePort?: number;
   readonly remoteFamily?: string;
@@ -28,20 +36,31 @@ export class ExchangeSocket extends Duplex {
   readonly localPort?: number;
   /** True when the web server says the client used TLS (HTTPS=on), as on a tls.TLSSocket. */
   readonly encrypted: boolean;
+  /** IncomingMessage takes its highWaterMark from here: it bounds the unread body per request. */
+  readonly readableHighWaterMark: number;
+  readonly writableHighWaterMark = 65536;
+  readonly readable = true;
+  writable = true;
+  destroyed = false;
+  /** What ServerResponse#end pokes (it sets corked = 1, then calls uncork()). */
+  readonly _writableState = { corked: 0 };
+  bytesWritten = 0;
   private headerDone = false;
   private headerText = '';
   private chunked: Dechunker | null = null;
-  private waiting: (() => void)[] = [];
+  private blocked = false;
+  private waiting: WriteCallback[] = [];
+  private pending: WriteCallback[] = [];
 
   constructor(private readonly exchange: Exchange, addresses: SocketAddresses, bodyBufferBytes: number) {
-    // IncomingMessage takes its highWaterMark from its socket: this bounds the unread body per request.
-    super({ readableHighWaterMark: bodyBufferBytes, writableHighWaterMark: 65536, decodeStrings: true });
+    super();
     this.remoteAddress = addresses.remoteAddress;
     this.remotePort = addresses.remotePort;
     this.remoteFamily = addresses.remoteAddress?.includes(':') ? 'IPv6' : addresses.remoteAddress ? 'IPv4' : undefined;
     this.localAddress = addresses.localAddress;
     this.localPort = addresses.localPort;
     this.encrypted = addresses.encrypted;
+    this.readableHighWaterMark = bodyBufferBytes;
   }
 
   // net.Socket methods frameworks call; the web server owns the real connection, so they change nothing here.
@@ -50,42 +69,93 @@ export class ExchangeSocket extends Duplex {
   setKeepAlive(): this { return this; }
   ref(): this { return this; }
   unref(): this { return this; }
+  pause(): this { return this; }
+  resume(): this { return this; }
   address(): { address?: string; port?: number; family?: string } {
     return { address: this.localAddress, port: this.localPort, family: this.remoteFamily };
   }
 
-  override _read(): void { /* the request body is pushed to the IncomingMessage directly */ }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.send(chunk)) cb(); else this.waiting.push(() => cb());
+  get writableLength(): number {
+    return 0;
   }
 
-  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
-    let ok = true;
-    for (const c of chunks) ok = this.send(c.chunk);
-    if (ok) cb(); else this.waiting.push(() => cb());
+  get writableNeedDrain(): boolean {
+    return this.blocked;
   }
 
-  override _final(cb: (err?: Error | null) => void): void {
+  cork(): void {
+    this._writableState.corked++;
+  }
+
+  uncork(): void {
+    if (this._writableState.corked > 0) this._writableState.corked--;
+    if (this._writableState.corked === 0) this.flushCallbacks();
+  }
+
+  /** Response bytes from ServerResponse. Callbacks run after the bytes are handed to the connection. */
+  write(data: string | Uint8Array, encoding?: BufferEncoding | WriteCallback, cb?: WriteCallback): boolean {
+    if (typeof encoding === 'function') { cb = encoding; encoding = undefined; }
+    if (this.destroyed) {
+      if (cb) process.nextTick(cb, new Error('write after the response ended'));
+      return false;
+    }
+    const chunk = typeof data === 'string' ? Buffer.from(data, encoding ?? 'utf8') : data as Buffer;
+    this.bytesWritten += chunk.length;
+    if (!this.send(chunk)) this.blocked = true;
+    if (cb) {
+      if (this.blocked) this.waiting.push(cb);
+      else this.pending.push(cb);
+      if (this._writableState.corked === 0) this.flushCallbacks();
+    }
+    return !this.blocked;
+  }
+
+  end(data?: string | Uint8Array | (() => void), encoding?: BufferEncoding | (() => void), cb?: () => void): this {
+    if (typeof data === 'function') { cb = data; data = undefined; }
+    if (typeof encoding === 'function') { cb = encoding; encoding = undefined; }
+    if (data !== undefined) this.write(data, encoding);
     this.exchange.end(0);
-    cb();
+    if (cb) process.nextTick(cb);
+    return this;
   }
 
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+  /** Ends the response where it stands (FastCGI: END_REQUEST now) and closes the socket for its users. */
+  destroy(err?: Error): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    this.writable = false;
     this.exchange.end(0);
-    this.flushWaiting();
-    cb(err);
+    const cbs = this.waiting.concat(this.pending);
+    this.waiting = [];
+    this.pending = [];
+    process.nextTick(() => {
+      for (const f of cbs) f(err ?? null);
+      if (err && this.listenerCount('error') > 0) this.emit('error', err);
+      this.emit('close', err !== undefined);
+    });
+    return this;
   }
 
-  /** The exchange can take output again. */
+  destroySoon(): void {
+    this.destroy();
+  }
+
+  /** The exchange can take output again: callbacks held by backpressure run, then 'drain'. */
   drained(): void {
-    this.flushWaiting();
-  }
-
-  private flushWaiting(): void {
+    if (!this.blocked) return;
+    this.blocked = false;
     const w = this.waiting;
     this.waiting = [];
-    for (const f of w) f();
+    for (const f of w) f(null);
+    this.emit('drain');
+  }
+
+  private flushCallbacks(): void {
+    if (this.pending.length === 0) return;
+    const p = this.pending;
+    this.pending = [];
+    // Write callbacks are asynchronous in net.Socket; ServerResponse emits 'finish' from one of them.
+    process.nextTick(runAll, p);
   }
 
   /** Passes response bytes on; the first ones carry the HTTP header block, which becomes the CGI one. */
@@ -97,9 +167,9 @@ export class ExchangeSocket extends Duplex {
     this.headerDone = true;
     const text = this.headerText;
     this.headerText = '';
-    const ok = this.exchange.write(Buffer.from(this.cgiHeader(text.slice(0, end)), 'latin1'));
-    const rest = Buffer.from(text.slice(end + 4), 'latin1');
-    return rest.length > 0 ? this.body(rest) : ok;
+    const ok = this.exchange.write(Buffer.from(this.cgiHeader(text, end), 'latin1'));
+    if (end + 4 === text.length) return ok;
+    return this.body(Buffer.from(text.slice(end + 4), 'latin1'));
   }
 
   private body(chunk: Buffer): boolean {
@@ -110,27 +180,37 @@ export class ExchangeSocket extends Duplex {
     return chunk.length > 0 ? this.exchange.write(chunk) : true;
   }
 
-  /** "HTTP/1.1 301 Moved\r\nName: value..." -> "Location: ...\r\nStatus: 301 Moved\r\nName: value...\r\n\r\n". */
-  private cgiHeader(block: string): string {
-    const lines = block.split('\r\n');
-    const statusLine = lines[0];
-    const space = statusLine.indexOf(' ');
+  /**
+   * text[0, end) is "HTTP/1.1 301 Moved\r\nName: value..." -> "Location: ...\r\nStatus: 301 Moved\r\nName: value\r\n\r\n".
+   * HAProxy 2.6 turns 301 into 302 unless Location comes before Status: so Location goes first.
+   */
+  private cgiHeader(text: string, end: number): string {
+    let at = text.indexOf('\r\n');
+    if (at < 0 || at > end) at = end;
+    const status = text.slice(text.indexOf(' ') + 1, at);
     let out = '';
     let location = '';
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i];
-      const colon = line.indexOf(':');
-      const name = line.slice(0, colon).toLowerCase();
+    while (at < end) {
+      const from = at + 2;
+      let to = text.indexOf('\r\n', from);
+      if (to < 0 || to > end) to = end;
+      const colon = text.indexOf(':', from);
+      const name = colon > from && colon < to ? text.slice(from, colon).toLowerCase() : '';
       if (HOP_BY_HOP.has(name)) {
-        if (name === 'transfer-encoding' && /chunked/i.test(line.slice(colon + 1))) this.chunked = new Dechunker();
-        continue;
+        if (name === 'transfer-encoding' && /chunked/i.test(text.slice(colon + 1, to))) this.chunked = new Dechunker();
+      } else if (name === 'location') {
+        location += text.slice(from, to + 2);
+      } else {
+        out += text.slice(from, to) + '\r\n';
       }
-      // HAProxy 2.6 turns 301 into 302 unless Location comes before Status: so Location goes first.
-      if (name === 'location') location += line + '\r\n';
-      else out += line + '\r\n';
+      at = to;
     }
-    return `${location}Status: ${statusLine.slice(space + 1)}\r\n${out}\r\n`;
+    return `${location}Status: ${status}\r\n${out}\r\n`;
   }
+}
+
+function runAll(callbacks: WriteCallback[]): void {
+  for (const f of callbacks) f(null);
 }
 
 /** Undoes chunked transfer coding, which node:http applies only when a handler sets Transfer-Encoding itself. */

@@ -7,6 +7,7 @@ import { BUILD_HEAD, type NetstringReader } from '../codec/index.js';
 import { CgiwireError, LimitError } from '../errors.js';
 import { Exchange, type ResponseSink } from '../exchange.js';
 import type { ServerState } from '../fastcgi/server-connection.js';
+import { OutputQueue } from '../output.js';
 
 export class ScgiServerConnection implements ResponseSink {
   private readonly reader: NetstringReader;
@@ -15,13 +16,13 @@ export class ScgiServerConnection implements ResponseSink {
   private received = 0;
   private holding = false;
   private done = false;
-  private corked = false;
+  private readonly out: OutputQueue;
   private counted = false;
 
   constructor(readonly socket: Socket, private readonly server: ServerState) {
     this.reader = server.codec.createNetstringReader(server.options.params.maxParamsBytes);
+    this.out = new OutputQueue(socket, () => this.exchange?.drain());
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.exchange?.drain());
     socket.on('close', () => this.close(new CgiwireError('ERR_CONNECTION_CLOSED', 'the web server closed the connection')));
     socket.on('error', () => { /* 'close' follows */ });
     socket.setTimeout(server.options.idleTimeout, () => { if (this.exchange === null) socket.destroy(); });
@@ -97,12 +98,7 @@ export class ScgiServerConnection implements ResponseSink {
 
   write(chunk: Buffer): boolean {
     if (this.done || this.socket.destroyed) return false;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      queueMicrotask(() => { this.corked = false; this.socket.uncork(); });
-    }
-    return this.socket.write(chunk);
+    return this.out.push(chunk);
   }
 
   /** SCGI has no error stream: the bytes go to this process's stderr, which a spawning web server logs. */
@@ -115,6 +111,7 @@ export class ScgiServerConnection implements ResponseSink {
     if (this.done) return;
     this.done = true;
     this.release();
+    this.out.flush();
     this.socket.end();
   }
 
