@@ -15,6 +15,8 @@ export interface ResponseSink {
    * output is full; `onDrain` of the exchange is called when it has room again.
    */
   write(chunk: Buffer): boolean;
+  /** The same for text: `head` in latin1 then `body` in `encoding` (saves encoding to a buffer first). */
+  writeText(head: string, body: string, encoding: BufferEncoding): boolean;
   /** Bytes for the web server's error log (FastCGI STDERR); SCGI has no such stream and drops them. */
   writeStderr(chunk: Buffer): void;
   /** Ends the response (FastCGI: the closing STDOUT and STDERR records and END_REQUEST; SCGI: the close). */
@@ -140,6 +142,11 @@ export class Exchange {
   write(chunk: Buffer): boolean {
     if (this.ended) return false;
     return this.sink.write(chunk);
+  }
+
+  writeText(head: string, body: string, encoding: BufferEncoding): boolean {
+    if (this.ended) return false;
+    return this.sink.writeText(head, body, encoding);
   }
 
   writeStderr(chunk: Buffer): void {

@@ -67,6 +67,26 @@ export function encodeStream(core: CodecCore, type: number, requestId: number, p
   return pieces;
 }
 
+/**
+ * One stream record holding `head` (latin1) then `body` (in `encoding`), encoded straight into the record:
+ * what a response's first write is (the header block and a string body). Null when they do not fit in one
+ * record; the caller then encodes them as buffers.
+ */
+export function encodeTextRecord(type: number, requestId: number, head: string, body: string,
+  encoding: BufferEncoding): Buffer | null {
+  const headLength = head.length;
+  const bodyLength = body.length === 0 ? 0 : Buffer.byteLength(body, encoding);
+  const total = headLength + bodyLength;
+  if (total > MAX_STREAM_RECORD) return null;
+  const pad = paddingFor(total);
+  const out = Buffer.allocUnsafe(8 + total + pad);
+  writeHeader(out, 0, type, requestId, total, pad);
+  if (headLength !== 0) out.write(head, 8, headLength, 'latin1');
+  if (bodyLength !== 0) out.write(body, 8 + headLength, bodyLength, encoding);
+  if (pad !== 0) out.fill(0, 8 + total);
+  return out;
+}
+
 /** The empty record that ends stream `type` of `requestId` (FastCGI 1.0, 3.3). */
 export function encodeStreamEnd(type: number, requestId: number): Buffer {
   checkInt('type', type, 255);

@@ -5,7 +5,7 @@
 import type { Socket } from 'node:net';
 import {
   BUILD_HEAD, type Codec, type Params, RecordType, encodeEndRequest, encodeGetValuesResult, encodeStream,
-  encodeStreamEnd, encodeUnknownType,
+  encodeStreamEnd, encodeTextRecord, encodeUnknownType,
 } from '../codec/index.js';
 import { CgiwireError, LimitError } from '../errors.js';
 import { Exchange, type ResponseSink, type Role } from '../exchange.js';
@@ -46,6 +46,15 @@ class Request implements ResponseSink {
     if (this.done) return false;
     this.responseStarted = true;
     return this.conn.output(encodeStream(this.conn.codec.core, RecordType.STDOUT, this.id, chunk, false));
+  }
+
+  writeText(head: string, body: string, encoding: BufferEncoding): boolean {
+    if (this.done) return false;
+    this.responseStarted = true;
+    const record = encodeTextRecord(RecordType.STDOUT, this.id, head, body, encoding);
+    if (record !== null) return this.conn.output(record);
+    const ok = this.write(Buffer.from(head, 'latin1'));
+    return this.write(Buffer.from(body, encoding)) && ok;
   }
 
   writeStderr(chunk: Buffer): void {

@@ -99,9 +99,7 @@ export class ExchangeSocket extends EventEmitter {
       if (cb) process.nextTick(cb, new Error('write after the response ended'));
       return false;
     }
-    const chunk = typeof data === 'string' ? Buffer.from(data, encoding ?? 'utf8') : data as Buffer;
-    this.bytesWritten += chunk.length;
-    if (!this.send(chunk)) this.blocked = true;
+    if (!(typeof data === 'string' ? this.sendText(data, encoding ?? 'utf8') : this.send(data as Buffer))) this.blocked = true;
     if (cb) {
       if (this.blocked) this.waiting.push(cb);
       else this.pending.push(cb);
@@ -158,8 +156,32 @@ export class ExchangeSocket extends EventEmitter {
     process.nextTick(runAll, p);
   }
 
+  /**
+   * Text from ServerResponse: its first write is the header block, with the body appended when the body
+   * is a string; both go into one record without an intermediate buffer.
+   */
+  private sendText(text: string, encoding: BufferEncoding): boolean {
+    if (this.chunked !== null || (!this.headerDone && this.headerText !== '')) return this.send(Buffer.from(text, encoding));
+    if (this.headerDone) {
+      this.bytesWritten += text.length;
+      return text.length === 0 ? true : this.exchange.writeText('', text, encoding);
+    }
+    const end = text.indexOf('\r\n\r\n');
+    if (end < 0) return this.send(Buffer.from(text, encoding));
+    this.headerDone = true;
+    this.bytesWritten += text.length;
+    const head = this.cgiHeader(text, end);
+    if (this.chunked !== null) {
+      // A handler chose chunked coding: the body is undone from bytes (rare).
+      const ok = this.exchange.writeText(head, '', 'latin1');
+      return end + 4 === text.length ? ok : this.body(Buffer.from(text.slice(end + 4), encoding));
+    }
+    return this.exchange.writeText(head, end + 4 === text.length ? '' : text.slice(end + 4), encoding);
+  }
+
   /** Passes response bytes on; the first ones carry the HTTP header block, which becomes the CGI one. */
   private send(chunk: Buffer): boolean {
+    this.bytesWritten += chunk.length;
     if (this.headerDone) return this.body(chunk);
     this.headerText += chunk.toString('latin1');
     const end = this.headerText.indexOf('\r\n\r\n');

@@ -101,6 +101,15 @@ export class ScgiServerConnection implements ResponseSink {
     return this.out.push(chunk);
   }
 
+  writeText(head: string, body: string, encoding: BufferEncoding): boolean {
+    if (this.done || this.socket.destroyed) return false;
+    const headLength = head.length;
+    const out = Buffer.allocUnsafe(headLength + (body.length === 0 ? 0 : Buffer.byteLength(body, encoding)));
+    out.write(head, 0, headLength, 'latin1');
+    if (out.length > headLength) out.write(body, headLength, encoding);
+    return this.out.push(out);
+  }
+
   /** SCGI has no error stream: the bytes go to this process's stderr, which a spawning web server logs. */
   writeStderr(chunk: Buffer): void {
     process.stderr.write(chunk);
