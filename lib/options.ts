@@ -36,6 +36,11 @@ export interface ServerOptions {
    * comma-separated FCGI_WEB_SERVER_ADDRS from the environment when set, else anyone.
    */
   webServerAddrs?: string[];
+  /**
+   * Over TCP, acknowledge request body data at once while a body is arriving (TCP_QUICKACK; default true).
+   * Without it a body whose last segment the web server holds under Nagle waits 40 ms for a delayed ACK.
+   */
+  quickAck?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -49,6 +54,7 @@ export interface ResolvedOptions {
   maxBodyBytes: number;
   bodyBufferBytes: number;
   webServerAddrs: ReadonlySet<string> | null;
+  quickAck: boolean;
 }
 
 function positive(name: string, v: number | undefined, fallback: number): number {
@@ -82,5 +88,6 @@ export function resolveOptions(opts: ServerOptions = {}, env: NodeJS.ProcessEnv 
     maxBodyBytes: opts.maxBodyBytes === undefined ? Infinity : positive('maxBodyBytes', opts.maxBodyBytes + 1, 1) - 1,
     bodyBufferBytes: positive('bodyBufferBytes', opts.bodyBufferBytes, 65536),
     webServerAddrs: addrs === null ? null : new Set(addrs.map((a) => normalizeAddress(a.trim())).filter(Boolean)),
+    quickAck: opts.quickAck ?? true,
   };
 }

@@ -20,6 +20,7 @@ interface Binding {
   decodeScgiHeaders(buf: Uint8Array): number;
   writeStreamHeaders: CodecCore['writeStreamHeaders'];
   socketKind(fd: number): 'listening' | 'connected' | 'not-socket';
+  quickAck(fd: number): boolean;
 }
 
 /** The package root, where binding.gyp, build/ and prebuilds/ are (this file is in lib/codec or dist/codec). */
@@ -110,5 +111,14 @@ export function socketKind(fd: number): 'listening' | 'connected' | 'not-socket'
     return loadBinding().socketKind(fd);
   } catch {
     return undefined;
+  }
+}
+
+/** TCP_QUICKACK on fd (see native/binding.cc); false when unsupported or the addon is not available. */
+export function quickAck(fd: number): boolean {
+  try {
+    return loadBinding().quickAck(fd);
+  } catch {
+    return false;
   }
 }

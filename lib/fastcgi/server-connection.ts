@@ -11,6 +11,7 @@ import { CgiwireError, LimitError } from '../errors.js';
 import { Exchange, type ResponseSink, type Role } from '../exchange.js';
 import type { ResolvedOptions } from '../options.js';
 import { OutputQueue } from '../output.js';
+import { quickAcker } from '../socket-fd.js';
 
 /** END_REQUEST protocolStatus values (FastCGI 1.0, 5.5). */
 export const ProtocolStatus = { REQUEST_COMPLETE: 0, CANT_MPX_CONN: 1, OVERLOADED: 2, UNKNOWN_ROLE: 3 } as const;
@@ -82,14 +83,20 @@ export class FastCgiServerConnection {
   private readonly holding = new Set<Request>();
   private readonly out: OutputQueue;
   private closing = false;
+  /** Requests whose body (STDIN) has not ended. */
+  private receiving = 0;
 
   constructor(readonly socket: Socket, private readonly server: ServerState) {
     this.codec = server.codec;
     this.out = new OutputQueue(socket, () => { for (const r of this.requests.values()) r.exchange?.drain(); });
     this.reader = server.codec.createRecordReader((type, id, buf, offset, length) => this.onRecord(type, id, buf, offset, length));
+    const ack = server.options.quickAck ? quickAcker(socket) : null;
     socket.on('data', (chunk: Buffer) => {
       const err = this.reader.push(chunk);
       if (err !== null) this.fail(err);
+      // While a body is still coming, ACK at once: nginx holds a body's last small segment under Nagle until
+      // the previous one is acknowledged, and a delayed ACK makes that 40 ms.
+      else if (ack !== null && this.receiving > 0) ack();
     });
     socket.on('close', () => this.abortAll(new CgiwireError('ERR_CONNECTION_CLOSED', 'the web server closed the connection')));
     socket.on('error', () => { /* 'close' follows and aborts the requests */ });
@@ -122,10 +129,18 @@ export class FastCgiServerConnection {
     return ok;
   }
 
+  /** A request's body has ended (or will not be read any more). */
+  private endBody(r: Request): void {
+    if (r.bodyDone) return;
+    r.bodyDone = true;
+    this.receiving--;
+  }
+
   /** A request's END_REQUEST is out. */
   finish(r: Request): void {
     if (r.done) return;
     r.done = true;
+    this.endBody(r);
     this.requests.delete(r.id);
     this.server.active--;
     this.release(r);
@@ -197,6 +212,7 @@ export class FastCgiServerConnection {
       return;
     }
     this.server.active++;
+    this.receiving++;
     this.requests.set(id, new Request(this, id, role!, keepConn));
   }
 
@@ -226,7 +242,7 @@ export class FastCgiServerConnection {
     r.exchange = exchange;
     if (r.role === 'authorizer') {
       // An authorizer gets no body; Apache's mod_authnz_fcgi sends no STDIN at all, so answer now.
-      r.bodyDone = true;
+      this.endBody(r);
       exchange.deliverBody(null);
     }
     this.server.onExchange(exchange);
@@ -240,13 +256,13 @@ export class FastCgiServerConnection {
     }
     if (r.bodyDone) return;
     if (length === 0) {
-      r.bodyDone = true;
+      this.endBody(r);
       ex.deliverBody(null);
       return;
     }
     r.bodyBytes += length;
     if (r.bodyBytes > this.server.options.maxBodyBytes) {
-      r.bodyDone = true;
+      this.endBody(r);
       return this.refuse(r, 413, 'Payload Too Large', new LimitError('ERR_BODY_TOO_LARGE', 'the request body is larger than maxBodyBytes'));
     }
     if (!ex.deliverBody(buf.subarray(offset, offset + length)) && !this.holding.has(r)) {
@@ -283,6 +299,7 @@ export class FastCgiServerConnection {
   private abortAll(err: Error): void {
     for (const r of [...this.requests.values()]) {
       r.exchange?.abort(err);
+      this.endBody(r);
       if (!r.done) {
         r.done = true;
         this.requests.delete(r.id);
