@@ -116,7 +116,8 @@ export class Exchange {
       l.dataEnd?.();
       return true;
     }
-    return l.dataPiece(piece);
+    if (!l.dataPiece(piece)) this.bodyPaused = true;
+    return !this.bodyPaused;
   }
 
   abort(reason: Error): void {
@@ -132,7 +133,7 @@ export class Exchange {
 
   // ---- From the consumer ----
 
-  /** The consumer wants more body. */
+  /** The consumer wants more body (or, for FILTER, more DATA). */
   resumeBody(): void {
     if (!this.bodyPaused) return;
     this.bodyPaused = false;

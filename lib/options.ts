@@ -2,6 +2,7 @@
  * Server options and their defaults. Every limit a peer could abuse is here, with the error or refusal it
  * leads to when crossed (README, "Limits").
  */
+import { isIPv6 } from 'node:net';
 import { DEFAULT_PARAMS_LIMITS, type ParamsLimits } from './codec/index.js';
 import type { Role } from './exchange.js';
 
@@ -63,10 +64,24 @@ function positive(name: string, v: number | undefined, fallback: number): number
   return v;
 }
 
-/** Normalises an IPv4-mapped IPv6 address (::ffff:1.2.3.4) to its IPv4 form, so both spellings compare equal. */
+/**
+ * One spelling per address, so that addresses compare as addresses: IPv6 in its canonical form (as the URL
+ * parser writes it: 0:0:0:0:0:0:0:1 is ::1), and an IPv4-mapped IPv6 address (::ffff:1.2.3.4) as IPv4.
+ */
 export function normalizeAddress(address: string): string {
-  const lower = address.toLowerCase();
-  return lower.startsWith('::ffff:') && lower.includes('.') ? lower.slice(7) : lower;
+  let a = address.trim().toLowerCase();
+  if (a.startsWith('[') && a.endsWith(']')) a = a.slice(1, -1);
+  if (isIPv6(a)) {
+    try {
+      a = new URL(`http://[${a}]/`).hostname.slice(1, -1);
+    } catch { /* keep it as given */ }
+    const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(a);
+    if (mapped) {
+      const hi = parseInt(mapped[1], 16), lo = parseInt(mapped[2], 16);
+      return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+    }
+  }
+  return a;
 }
 
 export function resolveOptions(opts: ServerOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedOptions {

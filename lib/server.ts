@@ -41,6 +41,7 @@ export class Server extends EventEmitter {
   private readonly state: ServerState;
   private readonly connections = new Set<Connection>();
   private closing = false;
+  private socketMode: { path: string; mode: number } | null = null;
 
   constructor(options?: ServerOptions & { codec?: Codec }, listener?: RequestListener) {
     super();
@@ -57,7 +58,11 @@ export class Server extends EventEmitter {
     this.net = new NetServer({ pauseOnConnect: false, noDelay: true });
     this.net.maxConnections = this.options.maxConnections;
     this.net.on('connection', (socket) => this.onConnection(socket));
-    this.net.on('listening', () => this.emit('listening'));
+    this.net.on('listening', () => {
+      // A unix socket's mode is set before anyone hears it is listening.
+      if (this.socketMode !== null) chmodSync(this.socketMode.path, this.socketMode.mode);
+      this.emit('listening');
+    });
     this.net.on('error', (err) => this.emit('error', err));
   }
 
@@ -95,7 +100,7 @@ export class Server extends EventEmitter {
   private listenPath(target: ListenOptions): void {
     const path = target.path!;
     const go = (): void => {
-      this.net.once('listening', () => { if (target.mode !== undefined) chmodSync(path, target.mode); });
+      if (target.mode !== undefined) this.socketMode = { path, mode: target.mode };
       this.net.listen({ path, backlog: target.backlog });
     };
     let isSocket = false;
@@ -137,7 +142,11 @@ export class Server extends EventEmitter {
     this.closing = true;
     this.net.close(() => this.emit('close'));
     for (const c of this.connections) c.drainAndClose();
-    const timer = setTimeout(() => { for (const c of this.connections) c.socket.destroy(); }, opts.timeout ?? this.closeTimeout);
+    const timer = setTimeout(() => {
+      const err = Object.assign(new Error('the server closed before the request finished'), { code: 'ERR_SERVER_CLOSED' });
+      // Aborted before the sockets close, so every request is aborted by the time 'close' is emitted.
+      for (const c of this.connections) c.destroy(err);
+    }, opts.timeout ?? this.closeTimeout);
     timer.unref();
     this.net.once('close', () => clearTimeout(timer));
     return this;

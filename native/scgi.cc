@@ -145,7 +145,12 @@ int32_t DecodeHeaders(const uint8_t* buf, size_t begin, size_t end, const fastcg
         break;
       }
       const uint32_t* o = out + other * fastcgi::kPairWords;
-      if ((o[3] & 0xffff) == name_len && std::memcmp(buf + o[0], name, name_len) == 0) return kScgiDuplicateHeader;
+      if ((o[3] & 0xffff) == name_len && std::memcmp(buf + o[0], name, name_len) == 0) {
+        // nginx before 1.23 sends a repeated request header as two HTTP_ names: a repeat the HTTP layer
+        // merges. Any other name must not repeat (SCGI protocol description).
+        if (name_len > 5 && std::memcmp(name, "HTTP_", 5) == 0) break;
+        return kScgiDuplicateHeader;
+      }
     }
     uint32_t id = names ? names->Find(name, name_len) : 0;
     uint32_t* p = out + n * fastcgi::kPairWords;

@@ -36,7 +36,8 @@ int32_t ScanNetstring(const uint8_t* chunk, size_t len, size_t start, int32_t* s
 
 // Decodes the header bytes buf[begin, end) into pairs (fastcgi::kPairWords words each; a value follows its
 // name after one NUL byte). Enforces: NAME\0VALUE\0 pairs, non-empty names; CONTENT_LENGTH first and a plain
-// decimal number (stored in *content_length); SCGI present with value 1; no repeated name; the limits.
+// decimal number (stored in *content_length); SCGI present with value 1; no repeated name except HTTP_*
+// ones (nginx 1.22 sends a repeated request header that way); the limits.
 int32_t DecodeHeaders(const uint8_t* buf, size_t begin, size_t end, const fastcgi::PairLimits& limits,
                       const fastcgi::NameTable* names, uint32_t* out, size_t capacity, uint32_t* shape,
                       uint64_t* content_length);

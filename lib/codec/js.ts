@@ -370,7 +370,12 @@ class JsCore implements CodecCore {
           if ((s[o + 3] & 0xffff) !== nameLen) continue;
           let equal = true;
           for (let i = 0; i < nameLen; i++) if (buf[s[o] + i] !== buf[pos + i]) { equal = false; break; }
-          if (equal) return SCGI_DUPLICATE_HEADER;
+          // As native: a repeated HTTP_ name (nginx 1.22's repeated header) is allowed, no other repeat.
+          if (equal) {
+            if (nameLen > 5 && buf[pos] === 72 && buf[pos + 1] === 84 && buf[pos + 2] === 84 && buf[pos + 3] === 80 &&
+              buf[pos + 4] === 95) break;
+            return SCGI_DUPLICATE_HEADER;
+          }
         }
         same.push(n);
       } else {

@@ -11,7 +11,7 @@ import { CgiwireError, LimitError } from '../errors.js';
 import { Exchange, type ResponseSink, type Role } from '../exchange.js';
 import type { ResolvedOptions } from '../options.js';
 import { OutputQueue } from '../output.js';
-import { quickAcker } from '../socket-fd.js';
+import { quickAcker } from '../node-internals.js';
 
 /** END_REQUEST protocolStatus values (FastCGI 1.0, 5.5). */
 export const ProtocolStatus = { REQUEST_COMPLETE: 0, CANT_MPX_CONN: 1, OVERLOADED: 2, UNKNOWN_ROLE: 3 } as const;
@@ -100,7 +100,8 @@ export class FastCgiServerConnection {
     });
     socket.on('close', () => this.abortAll(new CgiwireError('ERR_CONNECTION_CLOSED', 'the web server closed the connection')));
     socket.on('error', () => { /* 'close' follows and aborts the requests */ });
-    socket.setTimeout(server.options.idleTimeout, () => { if (this.requests.size === 0) socket.destroy(); });
+    socket.setTimeout(server.options.idleTimeout);
+    socket.on('timeout', () => { if (this.requests.size === 0) socket.destroy(); });
   }
 
   /** Requests in progress on this connection. */
@@ -112,6 +113,12 @@ export class FastCgiServerConnection {
   drainAndClose(): void {
     this.closing = true;
     if (this.requests.size === 0) this.endSocket();
+  }
+
+  /** Aborts every request in progress and closes the connection now. */
+  destroy(err: Error): void {
+    this.abortAll(err);
+    this.socket.destroy();
   }
 
   /** Closes the connection after what is queued for it. */
@@ -167,7 +174,13 @@ export class FastCgiServerConnection {
         return;
       case RecordType.DATA:
         if (r !== undefined && r.role === 'filter' && r.exchange !== null && r.bodyDone && !r.dataDone) {
-          if (length === 0) { r.dataDone = true; r.exchange.deliverData(null); } else r.exchange.deliverData(buf.subarray(offset, offset + length));
+          if (length === 0) {
+            r.dataDone = true;
+            r.exchange.deliverData(null);
+          } else if (!r.exchange.deliverData(buf.subarray(offset, offset + length)) && !this.holding.has(r)) {
+            this.holding.add(r); // the same bound as the body: unread DATA stops the connection's reading
+            this.socket.pause();
+          }
         }
         return;
       default:
@@ -282,11 +295,12 @@ export class FastCgiServerConnection {
   /** Answers a request the application never sees, or stops one it sees, with an HTTP status. */
   private refuse(r: Request, status: number, reason: string, err: Error): void {
     this.server.onError(err);
-    r.exchange?.abort(err);
     if (!r.responseStarted) {
       r.write(Buffer.from(`Status: ${status} ${reason}\r\nContent-Type: text/plain\r\n\r\n${reason}\n`, 'latin1'));
     }
+    // Ended before the handler hears of the abort, so nothing it does then can reach the web server.
     if (r.exchange !== null) r.exchange.end(0); else r.end(0);
+    r.exchange?.abort(err);
   }
 
   /** ABORT_REQUEST (FastCGI 1.0, 5.4): the application is told, and the request ends with END_REQUEST now. */

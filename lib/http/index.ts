@@ -3,6 +3,7 @@
  */
 import { Readable } from 'node:stream';
 import type { Exchange, ExchangeListener } from '../exchange.js';
+import { emitResponseDrain } from '../node-internals.js';
 import { createRequest, type CgiRequest } from './request.js';
 import { createResponse, type CgiResponse } from './response.js';
 import { ExchangeSocket, type SocketAddresses } from './socket.js';
@@ -55,12 +56,16 @@ class Binding implements ExchangeListener {
   }
 
   abort(reason: Error): void {
-    this.req.destroy(reason);
+    // Socket first, as node:http does: req.destroy(err) on a live socket destroys the socket *with* err, and
+    // every 'error' listener on it (on-finished: Koa, Express' finalhandler...) then reports it.
     this.socket.destroy();
+    this.req.destroy(reason);
   }
 
   drain(): void {
     this.socket.drained();
+    // node:http's server tells the response when its socket drains; so does this (see node-internals.ts).
+    if (this.res.writableNeedDrain) emitResponseDrain(this.res);
   }
 
   /** res 'finish': the response is complete. */
@@ -79,7 +84,9 @@ export function bind(exchange: Exchange, bodyBufferBytes: number): { req: CgiReq
   const req = createRequest(exchange, socket);
   const res = createResponse(exchange, req, socket);
   const binding = new Binding(exchange, req, res, socket);
-  if (exchange.role === 'filter') req.data = binding.data = new Readable({ read: () => {} });
+  if (exchange.role === 'filter') {
+    req.data = binding.data = new Readable({ highWaterMark: bodyBufferBytes, read: () => exchange.resumeBody() });
+  }
   res.on('finish', () => binding.finished());
   exchange.attach(binding);
   return { req, res };

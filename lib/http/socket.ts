@@ -168,6 +168,10 @@ export class ExchangeSocket extends EventEmitter {
     }
     const end = text.indexOf('\r\n\r\n');
     if (end < 0) return this.send(Buffer.from(text, encoding));
+    if (isInterim(text)) { // writeContinue/writeProcessing/writeEarlyHints: CGI has no interim responses
+      this.bytesWritten += end + 4;
+      return end + 4 === text.length ? true : this.sendText(text.slice(end + 4), encoding);
+    }
     this.headerDone = true;
     this.bytesWritten += text.length;
     const head = this.cgiHeader(text, end);
@@ -186,6 +190,12 @@ export class ExchangeSocket extends EventEmitter {
     this.headerText += chunk.toString('latin1');
     const end = this.headerText.indexOf('\r\n\r\n');
     if (end < 0) return true;
+    if (isInterim(this.headerText)) {
+      const rest = this.headerText.slice(end + 4);
+      this.headerText = '';
+      this.bytesWritten -= rest.length;
+      return rest.length === 0 ? true : this.send(Buffer.from(rest, 'latin1'));
+    }
     this.headerDone = true;
     const text = this.headerText;
     this.headerText = '';
@@ -229,6 +239,11 @@ export class ExchangeSocket extends EventEmitter {
     }
     return `${location}Status: ${status}\r\n${out}\r\n`;
   }
+}
+
+/** "HTTP/1.1 1xx ...": an interim response head (100 Continue, 102 Processing, 103 Early Hints). */
+function isInterim(text: string): boolean {
+  return /^HTTP\/\d\.\d 1\d\d\b/.test(text);
 }
 
 function runAll(callbacks: WriteCallback[]): void {

@@ -25,7 +25,8 @@ export class ScgiServerConnection implements ResponseSink {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('close', () => this.close(new CgiwireError('ERR_CONNECTION_CLOSED', 'the web server closed the connection')));
     socket.on('error', () => { /* 'close' follows */ });
-    socket.setTimeout(server.options.idleTimeout, () => { if (this.exchange === null) socket.destroy(); });
+    socket.setTimeout(server.options.idleTimeout);
+    socket.on('timeout', () => { if (this.exchange === null || this.done) socket.destroy(); });
   }
 
   get size(): number {
@@ -34,6 +35,12 @@ export class ScgiServerConnection implements ResponseSink {
 
   drainAndClose(): void {
     if (this.exchange === null) this.socket.destroy();
+  }
+
+  /** Aborts the request in progress and closes the connection now. */
+  destroy(err: Error): void {
+    this.close(err);
+    this.socket.destroy();
   }
 
   private onData(chunk: Buffer): void {

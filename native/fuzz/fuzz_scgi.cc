@@ -162,7 +162,9 @@ Header ModelHeaders(const Bytes& b, const fcgi::PairLimits& l, size_t capacity) 
       if (value != "1") return {cgiwire::kScgiNoScgi, 0, {}};
       scgi_seen = true;
     }
-    if (!seen.insert(name).second) return {cgiwire::kScgiDuplicateHeader, 0, {}};
+    // A repeated HTTP_ name is allowed (nginx 1.22 sends repeated request headers so); no other repeat.
+    bool http = name.size() > 5 && name.compare(0, 5, "HTTP_") == 0;
+    if (!seen.insert(name).second && !http) return {cgiwire::kScgiDuplicateHeader, 0, {}};
     h.pairs.push_back({name, value});
     pos = value_end + 1;
   }

@@ -159,11 +159,20 @@ describe.each(CODECS)('$name codec: decodeScgiHeader', ({ codec }) => {
   });
 
   test('a header name that appears twice gives ERR_SCGI_DUPLICATE_HEADER; names differing in case are distinct', () => {
-    expect(code([CL0, SCGI1, ['HTTP_HOST', 'a'], ['HTTP_HOST', 'b']])).toBe('ERR_SCGI_DUPLICATE_HEADER');
+    expect(code([CL0, SCGI1, ['REQUEST_URI', '/a'], ['REQUEST_URI', '/b']])).toBe('ERR_SCGI_DUPLICATE_HEADER');
+    expect(code([CL0, SCGI1, ['HTTP_', 'a'], ['HTTP_', 'b']])).toBe('ERR_SCGI_DUPLICATE_HEADER');
     expect(code([CL0, SCGI1, ['CONTENT_LENGTH', '0']])).toBe('ERR_SCGI_DUPLICATE_HEADER');
     expect(code([CL0, SCGI1, ['SCGI', '1']])).toBe('ERR_SCGI_DUPLICATE_HEADER');
     expect(code([CL0, SCGI1, ['X', ''], ['Y', ''], ['X', '']])).toBe('ERR_SCGI_DUPLICATE_HEADER');
     expect(decode([CL0, SCGI1, ['HTTP_HOST', 'a'], ['HTTP_Host', 'b'], ['http_host', 'c']]).params.count).toBe(5);
+  });
+
+  test('a repeated HTTP_ name (nginx 1.22 sends a repeated request header so) is accepted and merged like node:http', () => {
+    const d = decode([CL0, SCGI1, ['HTTP_X_REP', 'one'], ['HTTP_X_REP', 'two'], ['HTTP_COOKIE', 'a=1'], ['HTTP_COOKIE', 'b=2']]);
+    expect(d.params.count).toBe(6);
+    expect(d.head!.headers['x-rep']).toBe('one, two');
+    expect(d.head!.headers.cookie).toBe('a=1; b=2');
+    expect(d.params.getAll('HTTP_X_REP')).toEqual(['one', 'two']);
   });
 
   test('510 distinct names are not taken for repeats, and a repeat among them is found', () => {
@@ -173,7 +182,7 @@ describe.each(CODECS)('$name codec: decodeScgiHeader', ({ codec }) => {
   });
 
   test('names sharing their length and first and last eight bytes (one hash bucket) are told apart; a true repeat is found', () => {
-    const names = Array.from({ length: 300 }, (_, i) => [`HTTP_AAA_${i.toString().padStart(4, '0')}_ZZZZZZZZ`, 'v'] as const);
+    const names = Array.from({ length: 300 }, (_, i) => [`XTTP_AAA_${i.toString().padStart(4, '0')}_ZZZZZZZZ`, 'v'] as const);
     expect(decode([CL0, SCGI1, ...names]).params.count).toBe(302);
     expect(code([CL0, SCGI1, ...names, names[299]])).toBe('ERR_SCGI_DUPLICATE_HEADER');
     expect(code([CL0, SCGI1, ...names, names[0]])).toBe('ERR_SCGI_DUPLICATE_HEADER');

@@ -1,11 +1,26 @@
 import { createServer as createNetServer, connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { quickAcker, socketFd } from '../../lib/socket-fd.js';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { emitResponseDrain, quickAcker, responseDrainFlagFound, socketFd } from '../../lib/node-internals.js';
 import { socketKind } from '../../lib/codec/native.js';
 
-// lib/socket-fd.ts reads net.Socket's `_handle.fd`, the one Node internal cgiwire uses: these tests fail
-// if a Node release moves it.
-describe('socket file descriptors (the one Node internal in use)', () => {
+// lib/node-internals.ts is the only module that touches Node internals: these tests fail if Node moves them.
+describe('ServerResponse kNeedDrain', () => {
+  test('is found on this Node, and emitResponseDrain clears writableNeedDrain and emits drain', () => {
+    expect(responseDrainFlagFound).toBe(true);
+    const res = new ServerResponse(new IncomingMessage(null as never));
+    const flag = Object.getOwnPropertySymbols(res).find((s) => s.description === 'kNeedDrain')!;
+    (res as unknown as Record<symbol, boolean>)[flag] = true;
+    expect(res.writableNeedDrain).toBe(true);
+    let drains = 0;
+    res.on('drain', () => drains++);
+    emitResponseDrain(res);
+    expect(res.writableNeedDrain).toBe(false);
+    expect(drains).toBe(1);
+  });
+});
+
+describe('socket file descriptors', () => {
   let server: ReturnType<typeof createNetServer>;
   let accepted: Promise<Socket>;
   let client: Socket;
