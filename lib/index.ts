@@ -21,3 +21,4 @@ export function createServer(options: ServerOptions, handler?: RequestListener):
 export function createServer(a?: ServerOptions | RequestListener, b?: RequestListener): Server {
   return typeof a === 'function' ? new Server({}, a) : new Server(a, b);
 }
+export { allow, deny } from './http/roles.js';
