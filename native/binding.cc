@@ -210,15 +210,19 @@ napi_value WriteStreamHeaders(napi_env env, napi_callback_info info) {
                       out + offset, static_cast<uint8_t>(type), static_cast<uint16_t>(id), length, close)));
 }
 
+// Reads the one argument of the fd calls.
+bool FdArg(napi_env env, napi_callback_info info, int32_t* fd) {
+  size_t argc = 1;
+  napi_value argv[1];
+  return napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) == napi_ok && argc >= 1 &&
+         napi_get_value_int32(env, argv[0], fd) == napi_ok;
+}
+
 // socketKind(fd): "listening", "connected" or "not-socket". Spawn mode (FastCGI 1.0, 2.2): the web server
 // passes a listening socket as fd 0, on which getpeername fails with ENOTCONN; a pipe gives ENOTSOCK.
 napi_value SocketKind(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int32_t fd;
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 1 ||
-      napi_get_value_int32(env, argv[0], &fd) != napi_ok)
-    return Throw(env, "socketKind(fd: number)");
+  if (!FdArg(env, info, &fd)) return Throw(env, "socketKind(fd: number)");
   sockaddr_storage addr;
   socklen_t len = sizeof(addr);
   const char* kind = "connected";
@@ -232,12 +236,8 @@ napi_value SocketKind(napi_env env, napi_callback_info info) {
 // mode lapses, so it is asked again after reads). Without it, a request body that ends in a small segment
 // the peer holds back under Nagle waits for the 40 ms delayed ACK. Returns false where it does not apply.
 napi_value QuickAck(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int32_t fd;
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 1 ||
-      napi_get_value_int32(env, argv[0], &fd) != napi_ok)
-    return Throw(env, "quickAck(fd: number)");
+  if (!FdArg(env, info, &fd)) return Throw(env, "quickAck(fd: number)");
   int on = 1;
   bool ok = false;
   (void)on;
