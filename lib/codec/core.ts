@@ -35,8 +35,12 @@ export const MAX_NAME_LENGTH = 65535;
 /** Record scanner state (an Int32Array of this many words, owned by the caller). */
 export const RECORD_STATE_WORDS = 8;
 export const ST_PHASE = 0;
+/** Header bytes 0..3 of the current record, byte i in bits 8i..8i+7 (byte 1 type, bytes 2-3 request id). */
+export const ST_HEADER_LO = 2;
+export const ST_CONTENT_LEFT = 4;
 export const ST_CONSUMED = 6;
 export const ST_ERROR = 7;
+export const PHASE_CONTENT = 1;
 export const PHASE_FAILED = 3;
 /** SCGI netstring scanner state. */
 export const NETSTRING_STATE_WORDS = 6;

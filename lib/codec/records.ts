@@ -4,8 +4,8 @@
  * only a non-stream record cut by a chunk boundary is copied, once, into a buffer of its exact size.
  */
 import {
-  FRAG_FIRST, FRAG_LAST, FRAGMENT_CAPACITY, PHASE_FAILED, RECORD_STATE_WORDS, SCRATCH_FRAGMENTS, ST_CONSUMED, ST_ERROR,
-  ST_PHASE, type CodecCore,
+  FRAG_FIRST, FRAG_LAST, FRAGMENT_CAPACITY, PHASE_CONTENT, PHASE_FAILED, RECORD_STATE_WORDS, SCRATCH_FRAGMENTS,
+  ST_CONSUMED, ST_CONTENT_LEFT, ST_ERROR, ST_HEADER_LO, ST_PHASE, type CodecCore,
 } from './core.js';
 import { type CgiwireError, protocolError } from '../errors.js';
 
@@ -58,6 +58,18 @@ export class RecordReader {
    */
   push(chunk: Buffer): CgiwireError | null {
     if (this.failed) return this.failed;
+    const st = this.state;
+    // A chunk that lies wholly inside a stream record's content (a big STDIN record arriving in socket-sized
+    // pieces) needs no scan: it is that stream's next piece. Both cores keep this state layout.
+    if (st[ST_PHASE] === PHASE_CONTENT && chunk.length > 0 && chunk.length < st[ST_CONTENT_LEFT]) {
+      const lo = st[ST_HEADER_LO];
+      const type = (lo >>> 8) & 0xff;
+      if (isStreamType(type)) {
+        st[ST_CONTENT_LEFT] -= chunk.length;
+        this.onRecord(type, ((lo >>> 16) & 0xff) << 8 | (lo >>> 24), chunk, 0, chunk.length);
+        return null;
+      }
+    }
     const core = this.core;
     const saved = depth > 0 ? core.scratch.slice(SCRATCH_FRAGMENTS, SCRATCH_FRAGMENTS + 4 * FRAGMENT_CAPACITY) : null;
     depth++;
