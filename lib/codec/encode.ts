@@ -11,8 +11,11 @@ import { writeHeader } from './js.js';
 export const MAX_RECORD_CONTENT = 65535;
 /** Stream records are cut at this size: the largest multiple of 8 that fits in a record. */
 export const MAX_STREAM_RECORD = 65528;
-/** Below this many payload bytes a stream is written as one coalesced buffer. */
-export const COALESCE_BELOW = 8192;
+/**
+ * Below this many payload bytes a stream is written as one coalesced buffer: copying costs less than the
+ * views up to about 1.3-1.6 KiB here (bench/RESULTS.md, "Crossovers").
+ */
+export const COALESCE_BELOW = 1536;
 
 const ZERO = Buffer.alloc(8);
 const PADDING: readonly Buffer[] = Array.from({ length: 8 }, (_, i) => ZERO.subarray(0, i));

@@ -401,15 +401,21 @@ class JsCore implements CodecCore {
 
   writeStreamHeaders(out: Uint8Array, offset: number, type: number, requestId: number, length: number,
     close: boolean): number {
-    let n = 0;
-    while (length > 0) {
-      const part = length < MAX_ENCODED_CONTENT ? length : MAX_ENCODED_CONTENT;
-      writeHeader(out, offset + 8 * n++, type, requestId, part, (8 - (part & 7)) & 7);
-      length -= part;
-    }
-    if (close) writeHeader(out, offset + 8 * n++, type, requestId, 0, 0);
-    return n;
+    return writeStreamHeaders(out, offset, type, requestId, length, close);
   }
+}
+
+/** Record headers for a stream payload of `length` bytes (native WriteStreamHeaders' twin). */
+export function writeStreamHeaders(out: Uint8Array, offset: number, type: number, requestId: number, length: number,
+  close: boolean): number {
+  let n = 0;
+  while (length > 0) {
+    const part = length < MAX_ENCODED_CONTENT ? length : MAX_ENCODED_CONTENT;
+    writeHeader(out, offset + 8 * n++, type, requestId, part, (8 - (part & 7)) & 7);
+    length -= part;
+  }
+  if (close) writeHeader(out, offset + 8 * n++, type, requestId, 0, 0);
+  return n;
 }
 
 /** Writes one 8-byte record header at out[at]. */

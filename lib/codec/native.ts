@@ -9,6 +9,7 @@ import {
   SCRATCH_STATE, newScratch, pairCapacity,
 } from './core.js';
 import { KNOWN_NAMES } from './known-names.js';
+import { writeStreamHeaders } from './js.js';
 
 /** native/binding.cc. Offsets and scanner state travel in scratch words (core.ts), not as arguments. */
 interface Binding {
@@ -35,11 +36,15 @@ function loadBinding(): Binding {
 class NativeCore implements CodecCore {
   readonly name = 'native' as const;
   scratch = newScratch();
-  readonly writeStreamHeaders: CodecCore['writeStreamHeaders'];
+  /**
+   * Record headers are written by the TypeScript twin: a native call costs about 120 ns, writing 8 bytes per
+   * record in JS about 9, so native never wins (bench/RESULTS.md, "Crossovers"). The C++ encoder stays for
+   * the core's own tests and fuzzing.
+   */
+  readonly writeStreamHeaders: CodecCore['writeStreamHeaders'] = writeStreamHeaders;
 
   constructor(private readonly binding: Binding) {
     binding.init(this.scratch, KNOWN_NAMES);
-    this.writeStreamHeaders = binding.writeStreamHeaders;
   }
 
   scanRecords(chunk: Uint8Array, start: number, state: Int32Array): number {

@@ -35,15 +35,15 @@ function payloadOf(length: number, seed: number): Buffer {
   return new Rng(seed).bytes(length + 24).subarray(11, 11 + length);
 }
 
-test('MAX_STREAM_RECORD is 65528, the largest multiple of 8 in a record; COALESCE_BELOW is 8192', () => {
+test('MAX_STREAM_RECORD is 65528, the largest multiple of 8 in a record; COALESCE_BELOW is 1536 (measured crossover)', () => {
   expect(MAX_STREAM_RECORD).toBe(65528);
   expect(MAX_STREAM_RECORD % 8).toBe(0);
   expect(MAX_STREAM_RECORD + 8).toBeGreaterThan(65535);
-  expect(COALESCE_BELOW).toBe(8192);
+  expect(COALESCE_BELOW).toBe(1536);
 });
 
 describe.each(CODECS)('$name codec: encodeStream', ({ codec }) => {
-  test.each([0, 1, 7, 8, 8191, 8192, 65527, 65528, 65529, 131056, 131057, MiB])(
+  test.each([0, 1, 7, 8, 1535, 1536, 8191, 8192, 65527, 65528, 65529, 131056, 131057, MiB])(
     `%i bytes: the pieces are records of at most 65528 bytes, padded only where needed, then the close record (seed ${SEED})`, (length) => {
       const payload = payloadOf(length, SEED + length);
       for (const close of [true, false]) {
@@ -72,8 +72,12 @@ describe.each(CODECS)('$name codec: encodeStream', ({ codec }) => {
     for (const p of pieces) if (p.buffer !== payload.buffer) expect(p.length).toBeLessThanOrEqual(Math.max(8, 8 * Math.ceil(length / 65528) + 8));
   });
 
-  test('below COALESCE_BELOW the stream is one buffer with its headers', () => {
-    for (const length of [1, 100, 8191]) expect(codec.encodeStream(T.STDIN, 1, payloadOf(length, 1), true).length).toBe(1);
+  test('below COALESCE_BELOW the stream is one buffer with its headers; from it on, header and payload views', () => {
+    for (const length of [1, 100, COALESCE_BELOW - 1]) expect(codec.encodeStream(T.STDIN, 1, payloadOf(length, 1), true).length).toBe(1);
+    const payload = payloadOf(COALESCE_BELOW, 1);
+    const pieces = codec.encodeStream(T.STDIN, 1, payload, true);
+    expect(pieces.length).toBeGreaterThan(1);
+    expect(pieces.some((p) => p.buffer === payload.buffer && p.byteOffset === payload.byteOffset)).toBe(true);
   });
 
   test('a 1 MiB payload round-trips through a RecordReader, whole and one byte at a time (first 70000 bytes)', () => {
