@@ -151,7 +151,9 @@ export class FastCgiServerConnection {
     this.requests.delete(r.id);
     this.server.active--;
     this.release(r);
-    if (!r.keepConn || (this.closing && this.requests.size === 0)) this.endSocket();
+    // KEEP_CONN clear: close after END_REQUEST (FastCGI 1.0, 5.1), but not under other requests in progress.
+    if (!r.keepConn) this.closing = true;
+    if (this.closing && this.requests.size === 0) this.endSocket();
   }
 
   private onRecord(type: number, id: number, buf: Buffer, offset: number, length: number): void {
@@ -221,7 +223,8 @@ export class FastCgiServerConnection {
     else if (this.server.active >= o.maxRequests) refusal = ProtocolStatus.OVERLOADED;
     if (refusal >= 0) {
       this.output(encodeEndRequest(id, 0, refusal));
-      if (!keepConn) this.endSocket();
+      if (!keepConn) this.closing = true;
+      if (this.closing && this.requests.size === 0) this.endSocket();
       return;
     }
     this.server.active++;

@@ -297,3 +297,21 @@ describe.each(CODECS)('FastCGI requests ($name codec)', ({ codec }) => {
     await expectServes(r);
   });
 });
+
+describe('KEEP_CONN clear beside other requests', () => {
+  it('a request without KEEP_CONN does not cut a multiplexed request still in progress; the close comes after both', async () => {
+    const release = deferred();
+    const r = await startRouted({}, {
+      '/slow': async (_q, res) => { await release.promise; res.end('slow'); },
+      '/fast': (_q, res) => res.end('fast'),
+    });
+    const c = await r.client();
+    c.send(request(1, { uri: '/slow' }));
+    c.send(request(2, { uri: '/fast', keepConn: false }));
+    expect(parseCgi((await c.response(2)).stdout).body.toString()).toBe('fast');
+    expect(c.closed).toBe(false);
+    release.resolve();
+    expect(parseCgi((await c.response(1)).stdout).body.toString()).toBe('slow');
+    await c.waitClosed(2000);
+  });
+});
