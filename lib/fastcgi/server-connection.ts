@@ -17,6 +17,8 @@ import { quickAcker } from '../node-internals.js';
 export const ProtocolStatus = { REQUEST_COMPLETE: 0, CANT_MPX_CONN: 1, OVERLOADED: 2, UNKNOWN_ROLE: 3 } as const;
 const ROLES: (Role | undefined)[] = [undefined, 'responder', 'authorizer', 'filter'];
 const KEEP_CONN = 1;
+/** TCP_QUICKACK is asked for while a request's body is within this many bytes of its end. */
+const QUICKACK_TAIL = 65536;
 
 /** What every connection of one server shares. */
 export interface ServerState {
@@ -39,6 +41,10 @@ class Request implements ResponseSink {
   responseStarted = false;
   stderrUsed = false;
   done = false;
+  /** Body bytes still to come by CONTENT_LENGTH (Infinity when unknown). */
+  bodyLeft = Infinity;
+  /** Counted in the connection's `tailing`: the last QUICKACK_TAIL bytes of its body are arriving. */
+  tail = false;
 
   constructor(readonly conn: FastCgiServerConnection, readonly id: number, readonly role: Role,
     readonly keepConn: boolean) {}
@@ -83,8 +89,8 @@ export class FastCgiServerConnection {
   private readonly holding = new Set<Request>();
   private readonly out: OutputQueue;
   private closing = false;
-  /** Requests whose body (STDIN) has not ended. */
-  private receiving = 0;
+  /** Requests whose body is in its last QUICKACK_TAIL bytes. */
+  private tailing = 0;
 
   constructor(readonly socket: Socket, private readonly server: ServerState) {
     this.codec = server.codec;
@@ -94,9 +100,10 @@ export class FastCgiServerConnection {
     socket.on('data', (chunk: Buffer) => {
       const err = this.reader.push(chunk);
       if (err !== null) this.fail(err);
-      // While a body is still coming, ACK at once: nginx holds a body's last small segment under Nagle until
-      // the previous one is acknowledged, and a delayed ACK makes that 40 ms.
-      else if (ack !== null && this.receiving > 0) ack();
+      // Near the end of a body, ACK at once: nginx holds a body's last small segment under Nagle until the
+      // previous one is acknowledged, and a delayed ACK makes that 40 ms (p99 30-35 ms at one connection in
+      // bench/E2E-RESULTS.md). Only near the end: immediate ACKs for a whole body cost CPU on both sides.
+      else if (ack !== null && this.tailing > 0) ack();
     });
     socket.on('close', () => this.abortAll(new CgiwireError('ERR_CONNECTION_CLOSED', 'the web server closed the connection')));
     socket.on('error', () => { /* 'close' follows and aborts the requests */ });
@@ -140,7 +147,18 @@ export class FastCgiServerConnection {
   private endBody(r: Request): void {
     if (r.bodyDone) return;
     r.bodyDone = true;
-    this.receiving--;
+    if (r.tail) {
+      r.tail = false;
+      this.tailing--;
+    }
+  }
+
+  /** Counts the request in `tailing` once its body's end is near. */
+  private checkTail(r: Request): void {
+    if (!r.tail && !r.bodyDone && r.bodyLeft <= QUICKACK_TAIL) {
+      r.tail = true;
+      this.tailing++;
+    }
   }
 
   /** A request's END_REQUEST is out. */
@@ -228,7 +246,6 @@ export class FastCgiServerConnection {
       return;
     }
     this.server.active++;
-    this.receiving++;
     this.requests.set(id, new Request(this, id, role!, keepConn));
   }
 
@@ -254,6 +271,8 @@ export class FastCgiServerConnection {
       return this.refuse(r, limit ? 431 : 400, limit ? 'Request Header Fields Too Large' : 'Bad Request', err as Error);
     }
     const { params, head } = decoded;
+    const declared = Number(head!.headers['content-length'] ?? 0);
+    if (Number.isSafeInteger(declared) && declared >= 0) r.bodyLeft = declared;
     const exchange = new Exchange(params, head!, r.role, r, (ex) => this.resume(ex), ...filterData(r.role, params));
     r.exchange = exchange;
     if (r.role === 'authorizer') {
@@ -261,6 +280,7 @@ export class FastCgiServerConnection {
       this.endBody(r);
       exchange.deliverBody(null);
     }
+    this.checkTail(r);
     this.server.onExchange(exchange);
   }
 
@@ -277,6 +297,8 @@ export class FastCgiServerConnection {
       return;
     }
     r.bodyBytes += length;
+    r.bodyLeft -= length;
+    this.checkTail(r);
     if (r.bodyBytes > this.server.options.maxBodyBytes) {
       this.endBody(r);
       return this.refuse(r, 413, 'Payload Too Large', new LimitError('ERR_BODY_TOO_LARGE', 'the request body is larger than maxBodyBytes'));
