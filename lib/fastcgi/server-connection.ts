@@ -105,7 +105,9 @@ export class FastCgiServerConnection {
       // bench/E2E-RESULTS.md). Only near the end: immediate ACKs for a whole body cost CPU on both sides.
       else if (ack !== null && this.tailing > 0) ack();
     });
-    socket.on('close', () => this.abortAll(new CgiwireError('ERR_CONNECTION_CLOSED', 'the web server closed the connection')));
+    socket.on('close', () => {
+      if (this.requests.size > 0) this.abortAll(new CgiwireError('ERR_CONNECTION_CLOSED', 'the web server closed the connection'));
+    });
     socket.on('error', () => { /* 'close' follows and aborts the requests */ });
     socket.setTimeout(server.options.idleTimeout);
     socket.on('timeout', () => { if (this.requests.size === 0) socket.destroy(); });

@@ -23,7 +23,11 @@ export class ScgiServerConnection implements ResponseSink {
     this.reader = server.codec.createNetstringReader(server.options.params.maxParamsBytes);
     this.out = new OutputQueue(socket, () => this.exchange?.drain());
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('close', () => this.close(new CgiwireError('ERR_CONNECTION_CLOSED', 'the web server closed the connection')));
+    // The close that ends every response is normal: an error (and its stack) only for a request cut short.
+    socket.on('close', () => {
+      if (this.exchange !== null && !this.done) this.close(new CgiwireError('ERR_CONNECTION_CLOSED', 'the web server closed the connection'));
+      else this.close(null);
+    });
     socket.on('error', () => { /* 'close' follows */ });
     socket.setTimeout(server.options.idleTimeout);
     socket.on('timeout', () => { if (this.exchange === null || this.done) socket.destroy(); });
@@ -146,8 +150,8 @@ export class ScgiServerConnection implements ResponseSink {
     }
   }
 
-  private close(err: Error): void {
-    if (this.exchange !== null && !this.done) this.exchange.abort(err);
+  private close(err: Error | null): void {
+    if (err !== null && this.exchange !== null && !this.done) this.exchange.abort(err);
     this.done = true;
     this.release();
   }
