@@ -4,13 +4,15 @@
 //   cgiwire FastCGI over a unix socket and over TCP (upstream keepalive + fastcgi_keep_conn on),
 //   cgiwire SCGI over a unix socket (scgi_pass; SCGI has no kept connections),
 //   node:http behind proxy_pass with an upstream keepalive pool (proxy_http_version 1.1, Connection ""),
-//   node-fastcgi (npm) behind fastcgi_pass over a unix socket with keep-conn (installed in bench/e2e/).
+//   node-fastcgi (npm) behind fastcgi_pass over a unix socket with keep-conn (installed in bench/e2e/),
+//   and, for uploads only, cgiwire FastCGI over TCP with quickAck: false (what TCP_QUICKACK is worth).
 // Scenarios: small GET (12 bytes), 1 MiB GET, 1 MiB POST read fully. wrk -t1 -c16 -d5s --latency, contenders
 // alternated, 2 rounds, median. Measures requests/s, p99, and the CPU time (utime+stime from /proc/PID/stat) the
 // app process and the nginx worker spent per request. Then the 1 MiB POST at -c1 (TCP vs unix socket: 40 ms
-// delayed-ACK stalls), and, if cgiwire missed a target, a --cpu-prof of cgiwire during a small-GET run.
+// delayed-ACK stalls), and, for each protocol where cgiwire missed a target, a --cpu-prof of cgiwire during a
+// small-GET run, summarised as self time per function.
 //
-//   node bench/e2e.mjs                      # everything, about 4 minutes
+//   node bench/e2e.mjs                      # everything, about 5 minutes
 //   node bench/e2e.mjs --duration=2 --rounds=1 --no-c1 --no-profile   # a quick look
 //   options: --duration=S (5) --rounds=N (2) --connections=N (16) --warmup=S (1) --only=small,get1m,post1m
 //            --contenders=a,b (ids below) --profile (always profile) --no-profile --no-c1 --json=PATH --md=PATH
