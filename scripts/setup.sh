@@ -41,7 +41,17 @@ else
     [ "$attempt" -lt 3 ] || exit 1
     echo "apt-get update failed; retrying"; sleep 5
   done
-  quiet apt-install $SUDO apt-get install -y -qq -o Dpkg::Use-Pty=0 "${missing[@]}"
+  # Installing nginx, Apache and lighttpd must not start them as system services: two of them would fight
+  # over port 80 and fail the install. The tests start their own instances. policy-rc.d 101 = "do not start".
+  policy=/usr/sbin/policy-rc.d
+  added_policy=0
+  if [ ! -e "$policy" ] && [ "$(id -u)" -eq 0 ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && added_policy=1
+  fi
+  rc=0
+  quiet apt-install $SUDO apt-get install -y -qq -o Dpkg::Use-Pty=0 "${missing[@]}" || rc=$?
+  [ "$added_policy" -eq 0 ] || rm -f "$policy"
+  [ "$rc" -eq 0 ] || exit "$rc"
   echo "installed"
 fi
 
