@@ -30,7 +30,10 @@ quiet() { # log-name command...: runs the command with its output in a log; show
 
 section "debian packages"
 missing=()
-for p in "${DEB_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# "install ok installed": a package removed but not purged still answers dpkg -s.
+for p in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "all present: ${DEB_PACKAGES[*]}"
 else
