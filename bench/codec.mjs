@@ -42,6 +42,7 @@ const { measure, do_not_optimize } = await import('mitata');
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(import.meta.url);
 const cg = await import(new URL('../dist/index.js', import.meta.url).href);
+const { writeHeader } = await import(new URL('../dist/codec/js.js', import.meta.url).href);
 const { FastCGIStream, records: FR } = require('fastcgi-stream');
 
 // ---- options --------------------------------------------------------------------------------------------
@@ -111,17 +112,7 @@ function check(what, ok) {
 /** Same keys and values, any order. */
 const sameRecord = (a, b) => isDeepStrictEqual(Object.entries(a).sort(), Object.entries(b).sort());
 
-/** An 8-byte FastCGI record header (same bytes as lib/codec/js.ts writeHeader). */
-function writeHeader(out, at, type, requestId, contentLength, paddingLength) {
-  out[at] = 1;
-  out[at + 1] = type;
-  out[at + 2] = requestId >>> 8;
-  out[at + 3] = requestId & 0xff;
-  out[at + 4] = contentLength >>> 8;
-  out[at + 5] = contentLength & 0xff;
-  out[at + 6] = paddingLength;
-  out[at + 7] = 0;
-}
+// The record header writer is cgiwire's own (lib/codec/js.ts), imported below with the codec.
 const recordHeader = (type, id, len, pad) => { const b = Buffer.alloc(8); writeHeader(b, 0, type, id, len, pad); return b; };
 
 function xorshiftBytes(n, seed = 0x12345678) {
