@@ -1,0 +1,373 @@
+/**
+ * One client request from the moment it is asked for until its response has ended: the protocol-neutral
+ * part. A protocol connection (FastCGI or SCGI) carries it: it feeds the response bytes in through
+ * stdout/stderr/end and writes the request body the call pumps out to it.
+ */
+import { Readable } from 'node:stream';
+import { CgiwireError } from '../errors.js';
+import { type PairPart } from '../codec/index.js';
+import { BadResponseError, ClientResponse, findHeadEnd, parseResponseHead } from './response.js';
+
+/** A request failed on the client side: connection, timeout, abort, queue, or the peer's refusal. */
+export class ClientError extends CgiwireError {
+  constructor(code: string, message: string, readonly address?: string, options?: { cause?: unknown }) {
+    super(code, message);
+    if (options?.cause !== undefined) (this as { cause?: unknown }).cause = options.cause;
+  }
+}
+
+export type ClientRole = 'responder' | 'authorizer' | 'filter';
+export type ParamValue = string | Buffer | number;
+export type ParamsInput = Record<string, ParamValue | undefined> | Iterable<readonly [string, ParamValue]>;
+export type BodyInput = Buffer | Uint8Array | string | Readable | null | undefined;
+
+export interface RequestOptions {
+  /** CGI params, sent as given: an object, or [name, value] pairs (a name may repeat). */
+  params: ParamsInput;
+  /** The request body (STDIN): bytes, a string (UTF-8) or a Readable streamed with backpressure. */
+  body?: BodyInput;
+  /** FILTER's DATA stream. */
+  data?: BodyInput;
+  /** FastCGI role (default 'responder'). */
+  role?: ClientRole;
+  signal?: AbortSignal;
+  /** Longest wait for the peer's next bytes while the request runs, in ms (default: the client's). */
+  timeout?: number;
+}
+
+/** What a protocol connection does for a call it carries. */
+export interface CallCarrier {
+  /** The consumer wants body again after the connection paused for it. */
+  resume(call: ClientCall): void;
+  /** Stops the call on the wire (ABORT_REQUEST, or closing the connection). */
+  cancel(call: ClientCall): void;
+  /** Where the call went, for messages. */
+  readonly addressText: string;
+}
+
+/** Where a call writes its body: false asks it to wait for {@link ClientCall.drain}. */
+export interface BodySink {
+  write(chunk: Buffer): boolean;
+  end(): void;
+}
+
+export interface CallLimits {
+  maxHeaderBytes: number;
+  maxStderrBytes: number;
+  bodyBufferBytes: number;
+  timeout: number;
+}
+
+const ROLE_CODES: Record<ClientRole, number> = { responder: 1, authorizer: 2, filter: 3 };
+
+function toBytes(v: ParamValue): PairPart {
+  return typeof v === 'number' ? String(v) : v;
+}
+
+/** The params as pairs, with CONTENT_LENGTH added when the body's length is known and it is missing. */
+export function normaliseParams(input: ParamsInput, bodyLength: number | null): [string, PairPart][] {
+  const pairs: [string, PairPart][] = [];
+  const entries = Symbol.iterator in input ? input as Iterable<readonly [string, ParamValue]>
+    : Object.entries(input as Record<string, ParamValue | undefined>);
+  let hasLength = false;
+  for (const [name, value] of entries) {
+    if (value === undefined) continue;
+    if (typeof name !== 'string' || name === '') throw new TypeError('a param name must be a non-empty string');
+    if (name === 'CONTENT_LENGTH') hasLength = true;
+    pairs.push([name, toBytes(value)]);
+  }
+  if (!hasLength && bodyLength !== null && bodyLength > 0) pairs.push(['CONTENT_LENGTH', String(bodyLength)]);
+  return pairs;
+}
+
+function toBody(input: BodyInput): Buffer | Readable | null {
+  if (input === null || input === undefined) return null;
+  if (typeof input === 'string') return Buffer.from(input, 'utf8');
+  if (input instanceof Readable) return input;
+  if (input instanceof Uint8Array) return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  throw new TypeError('a request body must be a Buffer, a Uint8Array, a string or a Readable');
+}
+
+const enum State { Queued, Running, Done }
+
+export class ClientCall {
+  readonly params: [string, PairPart][];
+  readonly body: Buffer | Readable | null;
+  readonly data: Buffer | Readable | null;
+  readonly role: number;
+  /** A body given as bytes can be sent again: such a call may be retried on another connection. */
+  readonly replayable: boolean;
+  readonly promise: Promise<ClientResponse>;
+  /** Times the call was put back in the queue (a connection refused or lost it before any answer). */
+  retries = 0;
+  /** Some response bytes (STDOUT or STDERR) arrived. */
+  answered = false;
+  /** The connection stopped reading for this call's unread body. */
+  holding = false;
+  /** Called once when the call is over, whatever the outcome (the pool takes it out of its books). */
+  onDone: (() => void) | null = null;
+  /** For the client's 'stderr' event. */
+  onStderr: ((chunk: Buffer, call: ClientCall) => void) | null = null;
+
+  private state = State.Queued;
+  private carrier: CallCarrier | null = null;
+  private resolve!: (r: ClientResponse) => void;
+  private reject!: (e: Error) => void;
+  private response: ClientResponse | null = null;
+  private head: Buffer | null = null;
+  private headLength = 0;
+  private readonly bodyStream: Readable;
+  private readonly stderrStream: Readable;
+  private stderrHeld = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly timeout: number;
+  private readonly signal: AbortSignal | undefined;
+  private readonly onAbort = (): void => this.abort(abortError(this.signal!.reason, this.carrier?.addressText));
+  private pumps: { resume(): void; stop(): void }[] = [];
+
+  constructor(options: RequestOptions, readonly limits: CallLimits) {
+    if (options === null || typeof options !== 'object' || options.params === null || typeof options.params !== 'object') {
+      throw new TypeError('request options need params: an object or [name, value] pairs');
+    }
+    const role = options.role ?? 'responder';
+    if (!(role in ROLE_CODES)) throw new TypeError(`unknown role ${JSON.stringify(role)}`);
+    this.role = ROLE_CODES[role];
+    this.body = toBody(options.body);
+    this.data = toBody(options.data);
+    this.replayable = !(this.body instanceof Readable) && !(this.data instanceof Readable);
+    this.params = normaliseParams(options.params, this.body instanceof Buffer ? this.body.length : null);
+    this.timeout = options.timeout ?? limits.timeout;
+    this.promise = new Promise((resolve, reject) => { this.resolve = resolve; this.reject = reject; });
+    this.bodyStream = new Readable({ read: () => this.readMore(), highWaterMark: limits.bodyBufferBytes });
+    this.bodyStream.on('close', () => { if (this.state !== State.Done) this.cancelQuietly(); });
+    // A failed body keeps its error for whoever reads it later (for await, pipeline, 'error' listeners), but a
+    // response nobody reads must not crash the process with an unhandled 'error' event.
+    this.bodyStream.on('error', () => {});
+    this.stderrStream = new Readable({ read: () => { this.stderrHeld = 0; } });
+    this.signal = options.signal;
+    if (this.signal !== undefined) {
+      if (this.signal.aborted) queueMicrotask(this.onAbort);
+      else this.signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
+
+  get done(): boolean {
+    return this.state === State.Done;
+  }
+
+  /** The address of the connection carrying the call ('' while queued). */
+  get address(): string {
+    return this.carrier?.addressText ?? '';
+  }
+
+  get running(): boolean {
+    return this.state === State.Running;
+  }
+
+  /** A connection takes the call: the read timeout starts. */
+  attach(carrier: CallCarrier): void {
+    if (this.state !== State.Queued) return;
+    this.state = State.Running;
+    this.carrier = carrier;
+    this.answered = false;
+    if (this.timeout > 0 && Number.isFinite(this.timeout)) {
+      this.timer = setTimeout(() => this.abort(new ClientError('ERR_CGIWIRE_TIMEOUT',
+        `no answer from ${carrier.addressText} for ${this.timeout} ms`, carrier.addressText)), this.timeout);
+    }
+  }
+
+  /** The connection lost the call before any answer and the call may go elsewhere: back to queued. */
+  requeue(): void {
+    if (this.state !== State.Running) return;
+    this.stopPumps();
+    this.clearTimer();
+    this.state = State.Queued;
+    this.carrier = null;
+    this.retries++;
+  }
+
+  // --- the response, fed by the carrier
+
+  /** A piece of STDOUT. Returns false when the consumer holds bodyBufferBytes unread (stop reading). */
+  stdout(buf: Buffer, offset: number, length: number): boolean {
+    if (this.state !== State.Running) return true;
+    this.answered = true;
+    this.timer?.refresh();
+    if (this.response !== null) return this.pushBody(buf.subarray(offset, offset + length));
+    // Gather the header block (bounded: CVE-2014-3583 was a header that never ends).
+    const max = this.limits.maxHeaderBytes;
+    const have = this.headLength;
+    const take = Math.min(length, max + 4 - have);
+    if (this.head === null) this.head = Buffer.allocUnsafe(Math.min(max + 4, Math.max(1024, take)));
+    if (have + take > this.head.length) {
+      const grown = Buffer.allocUnsafe(Math.min(max + 4, Math.max(have + take, 2 * this.head.length)));
+      this.head.copy(grown, 0, 0, have);
+      this.head = grown;
+    }
+    buf.copy(this.head, have, offset, offset + take);
+    this.headLength = have + take;
+    const end = findHeadEnd(this.head, Math.max(0, have - 2), this.headLength);
+    if (end === -1) {
+      if (this.headLength >= max) {
+        this.abort(new BadResponseError('ERR_CGIWIRE_RESPONSE_HEADER_TOO_LARGE',
+          `the response header block is larger than maxHeaderBytes (${max})`));
+      }
+      return true;
+    }
+    let head;
+    try {
+      head = parseResponseHead(this.head.toString('latin1', 0, end));
+    } catch (err) {
+      this.abort(err as Error);
+      return true;
+    }
+    const rest = end - have;  // where the body starts within this piece
+    this.head = null;
+    this.response = new ClientResponse(head, this.bodyStream, this.stderrStream, this.carrier!.addressText);
+    this.resolve(this.response);
+    return rest < length ? this.pushBody(buf.subarray(offset + rest, offset + length)) : true;
+  }
+
+  /** A piece of STDERR: kept in the stderr stream up to maxStderrBytes unread, and reported to the client. */
+  stderr(buf: Buffer, offset: number, length: number): void {
+    if (this.state !== State.Running || length === 0) return;
+    this.answered = true;
+    this.timer?.refresh();
+    const chunk = buf.subarray(offset, offset + length);
+    this.onStderr?.(chunk, this);
+    if (this.stderrHeld + length <= this.limits.maxStderrBytes) {
+      this.stderrHeld += length;
+      this.stderrStream.push(chunk);
+    }
+  }
+
+  /** The response is complete (FastCGI END_REQUEST, SCGI the peer's close). */
+  end(appStatus: number): void {
+    if (this.state !== State.Running) return;
+    if (this.response === null) {
+      this.fail(new BadResponseError('ERR_CGIWIRE_BAD_RESPONSE',
+        this.headLength === 0 ? 'the response ended with no output' : 'the response ended inside its header block'));
+      return;
+    }
+    this.response.appStatus = appStatus;
+    this.finish();
+    this.bodyStream.push(null);
+    this.stderrStream.push(null);
+  }
+
+  /** The call failed (connection lost, peer refused, bad response). */
+  fail(err: Error): void {
+    if (this.state === State.Done) return;
+    this.finish();
+    if (this.response === null) this.reject(err);
+    else this.bodyStream.destroy(err);
+    this.stderrStream.push(null);
+  }
+
+  /** Stops the call (abort, timeout, bad response): cancelled on the wire, then failed with `err`. */
+  abort(err: Error): void {
+    if (this.state === State.Done) return;
+    const carrier = this.carrier;
+    this.fail(err);
+    carrier?.cancel(this);
+  }
+
+  /** The connection has room again: resume the bodies it paused. */
+  drain(): void {
+    for (const p of this.pumps) p.resume();
+  }
+
+  /**
+   * Sends `source` into `sink`: at once for bytes, with backpressure for a Readable. `then` runs once it has
+   * all gone (a FILTER call sends its DATA stream after STDIN).
+   */
+  pump(source: Buffer | Readable | null, sink: BodySink, then?: () => void): void {
+    if (!(source instanceof Readable)) {
+      if (source !== null && source.length > 0) sink.write(source);
+      sink.end();
+      then?.();
+      return;
+    }
+    this.pumpStream(source, sink, then);
+  }
+
+  private pumpStream(source: Readable, sink: BodySink, then?: () => void): void {
+    const onData = (chunk: Buffer | string): void => {
+      if (this.state !== State.Running) return;
+      if (!sink.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) source.pause();
+    };
+    const onEnd = (): void => {
+      cleanup();
+      if (this.state !== State.Running) return;
+      sink.end();
+      then?.();
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      this.abort(new ClientError('ERR_CGIWIRE_BODY_FAILED', `the request body stream failed: ${err.message}`,
+        this.carrier?.addressText, { cause: err }));
+    };
+    const pump = { resume: (): void => { source.resume(); }, stop: (): void => { cleanup(); source.pause(); } };
+    const cleanup = (): void => {
+      source.off('data', onData);
+      source.off('end', onEnd);
+      source.off('error', onError);
+      this.pumps = this.pumps.filter((p) => p !== pump);
+    };
+    this.pumps.push(pump);
+    source.on('data', onData);
+    source.once('end', onEnd);
+    source.once('error', onError);
+    source.resume();
+  }
+
+  // --- internals
+
+  private stopPumps(): void {
+    for (const p of this.pumps.splice(0)) p.stop();
+  }
+
+  private pushBody(chunk: Buffer): boolean {
+    if (chunk.length === 0) return true;
+    const more = this.bodyStream.push(chunk);
+    if (!more) this.holding = true;
+    return more;
+  }
+
+  private readMore(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    if (this.state === State.Running) this.carrier?.resume(this);
+  }
+
+  /** The consumer destroyed the body before its end: stop the request without an error. */
+  private cancelQuietly(): void {
+    const carrier = this.carrier;
+    this.fail(new ClientError('ERR_CGIWIRE_ABORTED', 'the response body was destroyed before its end', carrier?.addressText));
+    carrier?.cancel(this);
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private finish(): void {
+    this.state = State.Done;
+    this.clearTimer();
+    this.stopPumps();
+    this.signal?.removeEventListener('abort', this.onAbort);
+    const done = this.onDone;
+    this.onDone = null;
+    done?.();
+  }
+}
+
+/** An AbortSignal's reason as the error the request fails with. */
+function abortError(reason: unknown, address?: string): ClientError {
+  const err = new ClientError('ABORT_ERR', 'the request was aborted', address, { cause: reason });
+  err.name = 'AbortError';
+  return err;
+}

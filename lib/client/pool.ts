@@ -1,0 +1,268 @@
+/**
+ * The pool under both clients: connections per address up to a maximum, calls waiting in one queue with its
+ * own limit, balancing over addresses by load, idle connections closed after a while. Protocol connections
+ * (FastCGI, SCGI) plug in through {@link PoolConnection}; the pool knows no record or netstring.
+ */
+import { type Address, formatAddress } from './address.js';
+import { type CallCarrier, type ClientCall, ClientError } from './call.js';
+
+/** A protocol connection as the pool sees it. */
+export interface PoolConnection extends CallCarrier {
+  /** Calls it carries now (an aborted call whose id is not yet free counts). */
+  readonly active: number;
+  /** Calls it may carry at once: 1, or more when the peer multiplexes. */
+  readonly capacity: number;
+  /** Connected, set up, and not closing. */
+  readonly usable: boolean;
+  start(call: ClientCall): void;
+  /** Closes once idle. */
+  close(): void;
+  destroy(err?: Error): void;
+}
+
+/** What a protocol connection tells the pool. */
+export interface PoolHooks {
+  /** The connection is connected and set up: it takes calls from now on. */
+  ready(conn: PoolConnection): void;
+  /** The connection has room for one more call. */
+  free(conn: PoolConnection): void;
+  /** A call the connection lost before any answer, which may run elsewhere. */
+  requeue(call: ClientCall, conn: PoolConnection): void;
+  /** The connection is gone; `err` when it failed (a connect error, a reset, a protocol fault). */
+  closed(conn: PoolConnection, err: Error | null): void;
+}
+
+export type Connector = (address: Address, hooks: PoolHooks) => PoolConnection;
+
+export interface PoolOptions {
+  maxConnectionsPerAddress: number;
+  maxQueue: number;
+  /** After a failed connect, an address is skipped for this long while another one is up (ms). */
+  retryDelay: number;
+  /** Calls put back in the queue at most this many times. */
+  maxRetries: number;
+}
+
+class Backend {
+  readonly text: string;
+  readonly connections = new Set<PoolConnection>();
+  /** Connections being opened (in `connections`, not yet ready). */
+  opening = 0;
+  /** A connection to it became ready since it was last found down: the pool may open several at once. */
+  known = false;
+  downUntil = 0;
+  lastError: Error | null = null;
+
+  constructor(readonly address: Address) {
+    this.text = formatAddress(address);
+  }
+
+  get load(): number {
+    let n = this.opening;
+    for (const c of this.connections) n += c.active;
+    return n;
+  }
+}
+
+export class Pool {
+  private readonly backends: Backend[];
+  private readonly owner = new Map<PoolConnection, Backend>();
+  private readonly readySet = new Set<PoolConnection>();
+  private readonly queue: ClientCall[] = [];
+  private readonly hooks: PoolHooks;
+  private turn = 0;
+  private closing = false;
+  private closeWaiters: (() => void)[] = [];
+  /** Calls queued or running. */
+  private inFlight = 0;
+
+  constructor(addresses: Address[], private readonly connect: Connector, private readonly options: PoolOptions) {
+    this.backends = addresses.map((a) => new Backend(a));
+    this.hooks = {
+      ready: (conn) => this.ready(conn),
+      free: () => this.dispatch(),
+      requeue: (call) => this.requeue(call),
+      closed: (conn, err) => this.closed(conn, err),
+    };
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  get connectionCount(): number {
+    return this.owner.size;
+  }
+
+  /** Takes a call: runs it at once when a connection has room, else queues it. */
+  submit(call: ClientCall): void {
+    if (this.closing) {
+      call.fail(new ClientError('ERR_CGIWIRE_CLIENT_CLOSED', 'the client is closed'));
+      return;
+    }
+    if (this.queue.length >= this.options.maxQueue && !this.hasRoom()) {
+      call.fail(new ClientError('ERR_CGIWIRE_QUEUE_FULL', `the request queue is full (maxQueue ${this.options.maxQueue})`));
+      return;
+    }
+    this.inFlight++;
+    call.onDone = () => this.callDone(call);
+    this.queue.push(call);
+    this.dispatch();
+  }
+
+  /**
+   * Refuses new calls, lets those queued or running finish, then closes every connection. Resolves once
+   * the last one has closed.
+   */
+  close(): Promise<void> {
+    this.closing = true;
+    const done = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
+    this.settleClose();
+    return done;
+  }
+
+  private settleClose(): void {
+    if (!this.closing || this.inFlight > 0) return;
+    if (this.owner.size > 0) {
+      this.closeConnections();
+      return;
+    }
+    for (const w of this.closeWaiters.splice(0)) w();
+  }
+
+  /** Fails every call and closes every connection now. */
+  destroy(err: Error): void {
+    this.closing = true;
+    for (const call of this.queue.splice(0)) call.fail(err);
+    for (const conn of [...this.owner.keys()]) conn.destroy(err);
+  }
+
+  private hasRoom(): boolean {
+    for (const b of this.backends) {
+      for (const c of b.connections) if (c.usable && c.active < c.capacity) return true;
+    }
+    return false;
+  }
+
+  private callDone(call: ClientCall): void {
+    const at = this.queue.indexOf(call);
+    if (at !== -1) this.queue.splice(at, 1);
+    this.inFlight--;
+    this.settleClose();
+  }
+
+  private closeConnections(): void {
+    for (const conn of [...this.owner.keys()]) conn.close();
+  }
+
+  private requeue(call: ClientCall): void {
+    call.requeue();
+    if (call.retries > this.options.maxRetries) {
+      call.fail(new ClientError('ERR_CGIWIRE_RETRIES_EXHAUSTED', `the request was refused or lost ${call.retries} times`));
+      return;
+    }
+    this.queue.unshift(call);
+    queueMicrotask(() => this.dispatch());
+  }
+
+  /** Backends in the order to try: up ones by load (round-robin among equals), then down ones. */
+  private order(): Backend[] {
+    const now = Date.now();
+    const n = this.backends.length;
+    if (n === 1) return this.backends;
+    const start = this.turn++ % n;
+    const rotated = [...this.backends.slice(start), ...this.backends.slice(0, start)];
+    return rotated.sort((a, b) => Number(a.downUntil > now) - Number(b.downUntil > now) || a.load - b.load);
+  }
+
+  /** Starts queued calls on connections with room, opening connections where the maxima allow. */
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      const call = this.queue[0];
+      if (call.done) {
+        this.queue.shift();
+        continue;
+      }
+      const conn = this.roomFor();
+      if (conn !== null) {
+        this.queue.shift();
+        conn.start(call);
+        continue;
+      }
+      // No room: open connections for the calls still waiting (beyond those already being opened).
+      let waiting = this.queue.length;
+      for (const b of this.backends) waiting -= b.opening;
+      if (waiting > 0) this.open(waiting);
+      return;
+    }
+  }
+
+  /** A connection with room, the least loaded backend first; busy multiplexed connections before new ones. */
+  private roomFor(): PoolConnection | null {
+    for (const b of this.order()) {
+      let best: PoolConnection | null = null;
+      for (const c of b.connections) {
+        if (c.usable && c.active < c.capacity && (best === null || c.active < best.active)) best = c;
+      }
+      if (best !== null) return best;
+    }
+    return null;
+  }
+
+  private open(count: number): void {
+    const max = this.options.maxConnectionsPerAddress;
+    for (let i = 0; i < count; i++) {
+      const b = this.order().find((x) => x.connections.size + x.opening < max
+        // Until a first connection is up, open one at a time: the first one learns whether the peer
+        // multiplexes (which decides how many more are needed) and whether it is up at all.
+        && (x.known || x.opening === 0));
+      if (b === undefined) return;
+      b.opening++;
+      const conn = this.connect(b.address, this.hooks);
+      this.owner.set(conn, b);
+      b.connections.add(conn);
+    }
+  }
+
+  private closed(conn: PoolConnection, err: Error | null): void {
+    const b = this.owner.get(conn);
+    if (b === undefined) return;
+    this.owner.delete(conn);
+    b.connections.delete(conn);
+    if (!this.readySet.delete(conn)) {
+      // It never became ready: a failed connect (or a peer that hung up during set-up).
+      b.opening = Math.max(0, b.opening - 1);
+      const reason = err ?? new ClientError('ERR_CGIWIRE_CONNECTION_CLOSED', 'the peer closed the connection during set-up', b.text);
+      b.lastError = reason;
+      b.known = false;
+      b.downUntil = Date.now() + this.options.retryDelay;
+      // A call was waiting for this connection: it fails with the reason unless another backend can take it.
+      const others = this.backends.some((x) => x !== b && x.downUntil <= Date.now());
+      if (!others) {
+        const call = this.queue.shift();
+        call?.fail(new ClientError(connectCode(reason), `cannot connect to ${b.text}: ${reason.message}`, b.text, { cause: reason }));
+      }
+    } else if (err !== null && b.connections.size === 0) {
+      b.known = false;  // it may come back as another program: learn it again
+    }
+    if (!this.closing) this.dispatch();
+    else this.settleClose();
+  }
+
+  private ready(conn: PoolConnection): void {
+    const b = this.owner.get(conn);
+    if (b === undefined) return;
+    this.readySet.add(conn);
+    b.opening = Math.max(0, b.opening - 1);
+    b.known = true;
+    b.downUntil = 0;
+    b.lastError = null;
+    if (this.closing) this.settleClose();
+    else this.dispatch();
+  }
+}
+
+function connectCode(err: Error): string {
+  const code = (err as { code?: unknown }).code;
+  return code === 'ERR_CGIWIRE_CONNECT_TIMEOUT' ? code : 'ERR_CGIWIRE_CONNECT_FAILED';
+}

@@ -1,0 +1,113 @@
+/**
+ * The response a client receives: the CGI header block read into status and headers (RFC 3875, 6.3),
+ * then the body and STDERR output as streams.
+ */
+import { STATUS_CODES } from 'node:http';
+import { Readable } from 'node:stream';
+import { CgiwireError } from '../errors.js';
+
+/** The peer's response broke the CGI response rules; the request fails with it. */
+export class BadResponseError extends CgiwireError {}
+
+export interface ResponseHead {
+  status: number;
+  statusText: string;
+  /** Lower-case names; a header sent more than once is an array of its values in order. */
+  headers: Record<string, string | string[]>;
+  /** Names and values as sent, alternating, repeats kept (Status: is not among them). */
+  rawHeaders: string[];
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * Finds the blank line that ends a header block in `buf[0, length)`, starting the search at `from`.
+ * Returns the offset of the first body byte, or -1. Lines end with LF or CRLF (RFC 3875, 6.3).
+ */
+export function findHeadEnd(buf: Buffer, from: number, length: number): number {
+  // An empty header block: the blank line is the first line.
+  if (from === 0 && length > 0 && buf[0] === 10) return 1;
+  if (from === 0 && length > 1 && buf[0] === 13 && buf[1] === 10) return 2;
+  for (let i = buf.indexOf(10, from); i !== -1 && i < length; i = buf.indexOf(10, i + 1)) {
+    if (i + 1 < length && buf[i + 1] === 10) return i + 2;
+    if (i + 2 < length && buf[i + 1] === 13 && buf[i + 2] === 10) return i + 3;
+  }
+  return -1;
+}
+
+/** Reads a CGI header block (without its blank line) as latin1 text. Throws a BadResponseError. */
+export function parseResponseHead(text: string): ResponseHead {
+  const headers: Record<string, string | string[]> = Object.create(null);
+  const rawHeaders: string[] = [];
+  let status = 200, statusText = '', statusSeen = false, location = false;
+  for (const raw of text.split('\n')) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line === '') continue;
+    const colon = line.indexOf(':');
+    const name = colon > 0 ? line.slice(0, colon).trim() : '';
+    if (!TOKEN.test(name)) {
+      throw new BadResponseError('ERR_CGIWIRE_BAD_RESPONSE_HEADER', `the response header line ${JSON.stringify(line.slice(0, 80))} is not "Name: value"`);
+    }
+    const value = line.slice(colon + 1).trim();
+    const key = name.toLowerCase();
+    if (key === 'status') {
+      const m = /^(\d{3})(?:\s+(.*))?$/.exec(value);
+      if (m === null || statusSeen) {
+        throw new BadResponseError('ERR_CGIWIRE_BAD_RESPONSE_STATUS', `bad or repeated Status header ${JSON.stringify(value.slice(0, 80))}`);
+      }
+      statusSeen = true;
+      status = Number(m[1]);
+      statusText = m[2] ?? '';
+      continue;
+    }
+    if (key === 'location') location = true;
+    rawHeaders.push(name, value);
+    const had = headers[key];
+    if (had === undefined) headers[key] = value;
+    else if (typeof had === 'string') headers[key] = [had, value];
+    else had.push(value);
+  }
+  // RFC 3875, 6.2.3/6.2.4: a redirect without a Status is a 302.
+  if (!statusSeen && location) status = 302;
+  if (statusText === '') statusText = STATUS_CODES[status] ?? '';
+  return { status, statusText, headers, rawHeaders };
+}
+
+/**
+ * A response. `body` is a binary-safe Readable with backpressure: while its unread bytes exceed the client's
+ * `bodyBufferBytes`, the connection stops reading. Read or destroy it, or the connection stays held.
+ */
+export class ClientResponse implements ResponseHead {
+  status: number;
+  statusText: string;
+  headers: Record<string, string | string[]>;
+  rawHeaders: string[];
+  /** FastCGI END_REQUEST's appStatus, once the body has ended (SCGI: 0). */
+  appStatus: number | null = null;
+
+  constructor(head: ResponseHead, readonly body: Readable, readonly stderr: Readable, readonly address: string) {
+    this.status = head.status;
+    this.statusText = head.statusText;
+    this.headers = head.headers;
+    this.rawHeaders = head.rawHeaders;
+  }
+
+  /** The whole body in one Buffer. */
+  async buffer(): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const chunk of this.body) parts.push(chunk as Buffer);
+    return Buffer.concat(parts);
+  }
+
+  /** The whole body decoded as text. */
+  async text(encoding: BufferEncoding = 'utf8'): Promise<string> {
+    return (await this.buffer()).toString(encoding);
+  }
+
+  /** Everything the application wrote to STDERR, once the response has ended. */
+  async stderrText(encoding: BufferEncoding = 'utf8'): Promise<string> {
+    const parts: Buffer[] = [];
+    for await (const chunk of this.stderr) parts.push(chunk as Buffer);
+    return Buffer.concat(parts).toString(encoding);
+  }
+}

@@ -1,0 +1,350 @@
+/**
+ * One FastCGI connection on the client side (FastCGI 1.0 as a web server speaks it): calls go out as
+ * BEGIN_REQUEST, PARAMS and STDIN (and DATA for FILTER), answers come back as STDOUT, STDERR and
+ * END_REQUEST. With a peer that multiplexes, many calls share the connection by request id.
+ */
+import { connect, type Socket } from 'node:net';
+import {
+  type Codec, RecordType, encodeAbortRequest, encodeBeginRequest, encodeGetValues, encodeParams, encodeStream,
+  encodeStreamEnd,
+} from '../codec/index.js';
+import { OutputQueue } from '../output.js';
+import { type Address, formatAddress } from '../client/address.js';
+import { type BodySink, type ClientCall, ClientError } from '../client/call.js';
+import type { PoolConnection, PoolHooks } from '../client/pool.js';
+
+const KEEP_CONN = 1;
+/** END_REQUEST protocolStatus values (FastCGI 1.0, 5.5). */
+const CANT_MPX_CONN = 1, OVERLOADED = 2, UNKNOWN_ROLE = 3;
+
+/** What the peer said of itself (GET_VALUES), or what was assumed. */
+export interface PeerInfo {
+  multiplexes: boolean;
+  /** FCGI_MAX_REQS, when given. */
+  maxRequests: number | null;
+  /** FCGI_MAX_CONNS, when given. */
+  maxConnections: number | null;
+}
+
+export interface FastCgiConnectionOptions {
+  codec: Codec;
+  connectTimeout: number;
+  idleTimeout: number;
+  /** Calls on one multiplexed connection at most (also bounded by the peer's FCGI_MAX_REQS). */
+  maxRequestsPerConnection: number;
+  /** Known peer info (no probe), or null to ask with GET_VALUES once connected. */
+  peer: PeerInfo | null;
+  /** Longest wait for the answer to the GET_VALUES probe (ms); no answer means no multiplexing. */
+  probeTimeout: number;
+  /** Told what the probe learned. */
+  onPeerInfo(info: PeerInfo): void;
+}
+
+/** The variables a client asks about (FastCGI 1.0, 4.1). */
+export const MANAGEMENT_NAMES = ['FCGI_MAX_CONNS', 'FCGI_MAX_REQS', 'FCGI_MPXS_CONNS'];
+
+export function peerInfoFrom(values: Record<string, string>): PeerInfo {
+  const int = (v: string | undefined): number | null => (v !== undefined && /^\d+$/.test(v) ? Number(v) : null);
+  return {
+    multiplexes: values.FCGI_MPXS_CONNS === '1',
+    maxRequests: int(values.FCGI_MAX_REQS),
+    maxConnections: int(values.FCGI_MAX_CONNS),
+  };
+}
+
+interface ValuesWaiter {
+  resolve(values: Record<string, string>): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export class FastCgiClientConnection implements PoolConnection {
+  readonly addressText: string;
+  capacity = 1;
+  /** Requests whose END_REQUEST came: with `probed`, says whether a lost call may be retried. */
+  served = 0;
+  private probed = false;
+  private readonly socket: Socket;
+  private readonly out: OutputQueue;
+  private readonly calls = new Map<number, ClientCall>();
+  private readonly ids = new Map<ClientCall, number>();
+  /** Ids of aborted calls still waiting for their END_REQUEST, with the timer that gives up on it. */
+  private readonly aborting = new Map<number, NodeJS.Timeout>();
+  /** Calls whose consumer holds their unread body limit: reading stops while there are any. */
+  private readonly holding = new Set<ClientCall>();
+  private readonly valueWaiters: ValuesWaiter[] = [];
+  private multiplexed = false;
+  private ready = false;
+  private closing = false;
+  private closed = false;
+  private error: Error | null = null;
+  private nextId = 1;
+
+  constructor(address: Address, private readonly hooks: PoolHooks, private readonly options: FastCgiConnectionOptions) {
+    this.addressText = formatAddress(address);
+    const socket = address.path !== undefined ? connect({ path: address.path }) : connect({ host: address.host, port: address.port });
+    this.socket = socket;
+    this.out = new OutputQueue(socket, () => { for (const call of this.calls.values()) call.drain(); });
+    const reader = options.codec.createRecordReader((type, id, buf, offset, length) => this.onRecord(type, id, buf, offset, length));
+    const connectTimer = setTimeout(() => {
+      const err = new ClientError('ERR_CGIWIRE_CONNECT_TIMEOUT', `no connection to ${this.addressText} within ${options.connectTimeout} ms`, this.addressText);
+      this.destroy(err);
+    }, options.connectTimeout);
+    socket.once('connect', () => {
+      clearTimeout(connectTimer);
+      if (address.path === undefined) socket.setNoDelay(true);
+      if (options.peer !== null) this.setUp(options.peer);
+      else this.probe();
+    });
+    socket.on('data', (chunk: Buffer) => {
+      const err = reader.push(chunk);
+      if (err !== null) this.destroy(err);
+    });
+    socket.on('error', (err) => { this.error ??= err; });
+    socket.on('close', () => {
+      clearTimeout(connectTimer);
+      this.onClose();
+    });
+    socket.on('timeout', () => { if (this.active === 0) this.close(); });
+  }
+
+  get active(): number {
+    return this.calls.size + this.aborting.size;
+  }
+
+  get usable(): boolean {
+    return this.ready && !this.closing && !this.closed;
+  }
+
+  /** Asks GET_VALUES on this connection (management record, request id 0). */
+  getValues(names: readonly string[] = MANAGEMENT_NAMES, timeout = this.options.probeTimeout): Promise<Record<string, string>> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(this.closeError());
+        return;
+      }
+      const timer = setTimeout(() => {
+        const at = this.valueWaiters.indexOf(waiter);
+        if (at !== -1) this.valueWaiters.splice(at, 1);
+        reject(new ClientError('ERR_CGIWIRE_TIMEOUT', `no GET_VALUES_RESULT from ${this.addressText} within ${timeout} ms`, this.addressText));
+      }, timeout);
+      const waiter: ValuesWaiter = { resolve, reject, timer };
+      this.valueWaiters.push(waiter);
+      this.output(encodeGetValues(names));
+    });
+  }
+
+  start(call: ClientCall): void {
+    const id = this.allocateId();
+    this.calls.set(id, call);
+    this.ids.set(call, id);
+    this.socket.setTimeout(0);
+    call.attach(this);
+    const begin = encodeBeginRequest(id, call.role, KEEP_CONN);
+    this.output(begin);
+    this.output(encodeParams(id, call.params, true));
+    const stdin = this.sink(call, id, RecordType.STDIN);
+    if (call.role === 3) call.pump(call.body, stdin, () => call.pump(call.data, this.sink(call, id, RecordType.DATA)));
+    else call.pump(call.role === 2 ? null : call.body, stdin);
+  }
+
+  resume(call: ClientCall): void {
+    if (this.holding.delete(call) && this.holding.size === 0 && !this.closed) this.socket.resume();
+  }
+
+  /** ABORT_REQUEST on a multiplexed connection (the id stays taken until END_REQUEST); a close otherwise. */
+  cancel(call: ClientCall): void {
+    const id = this.ids.get(call);
+    if (id === undefined) return;
+    this.release(call, id);
+    if (!this.multiplexed || this.closed) {
+      this.destroy();
+      return;
+    }
+    this.output(encodeAbortRequest(id));
+    // A peer that never ends the aborted request would hold the id for good: give up on the connection.
+    const timer = setTimeout(() => this.destroy(new ClientError('ERR_CGIWIRE_TIMEOUT',
+      `no END_REQUEST from ${this.addressText} after ABORT_REQUEST`, this.addressText)), Math.max(1000, this.options.probeTimeout));
+    timer.unref();
+    this.aborting.set(id, timer);
+  }
+
+  close(): void {
+    this.closing = true;
+    if (this.active === 0 && !this.closed) {
+      this.out.flush();
+      this.socket.end();
+    }
+  }
+
+  destroy(err?: Error): void {
+    if (err !== undefined) this.error ??= err;
+    this.socket.destroy();
+  }
+
+  // --- internals
+
+  private async probe(): Promise<void> {
+    let info: PeerInfo;
+    try {
+      info = peerInfoFrom(await this.getValues(MANAGEMENT_NAMES, this.options.probeTimeout));
+    } catch {
+      if (this.closed) return;  // it hung up: the pool learns it from 'close'
+      info = { multiplexes: false, maxRequests: null, maxConnections: null };
+    }
+    if (this.closed) return;
+    this.probed = true;
+    this.options.onPeerInfo(info);
+    this.setUp(info);
+  }
+
+  private setUp(info: PeerInfo): void {
+    this.multiplexed = info.multiplexes;
+    this.capacity = info.multiplexes
+      ? Math.max(1, Math.min(this.options.maxRequestsPerConnection, info.maxRequests ?? Infinity, 65535)) : 1;
+    this.ready = true;
+    this.socket.setTimeout(this.options.idleTimeout);
+    this.hooks.ready(this);
+  }
+
+  private allocateId(): number {
+    if (!this.multiplexed) return 1;
+    for (;;) {
+      const id = this.nextId;
+      this.nextId = id >= 65535 ? 1 : id + 1;
+      if (!this.calls.has(id) && !this.aborting.has(id)) return id;
+    }
+  }
+
+  private sink(call: ClientCall, id: number, type: number): BodySink {
+    const live = (): boolean => this.calls.get(id) === call && !this.closed;
+    return {
+      write: (chunk) => (live() ? this.output(encodeStream(this.options.codec.core, type, id, chunk, false)) : false),
+      end: () => { if (live()) this.output(encodeStreamEnd(type, id)); },
+    };
+  }
+
+  private output(pieces: Buffer | Buffer[]): boolean {
+    if (this.socket.destroyed) return false;
+    if (!Array.isArray(pieces)) return this.out.push(pieces);
+    let ok = true;
+    for (const p of pieces) ok = this.out.push(p);
+    return ok;
+  }
+
+  /** The call leaves this connection (ended, failed, cancelled or requeued). */
+  private release(call: ClientCall, id: number): void {
+    this.calls.delete(id);
+    this.ids.delete(call);
+    if (this.holding.delete(call) && this.holding.size === 0 && !this.closed) this.socket.resume();
+  }
+
+  private afterCall(): void {
+    if (this.active > 0 || this.closed) return;
+    if (this.closing) this.close();
+    else this.socket.setTimeout(this.options.idleTimeout);
+  }
+
+  private onRecord(type: number, id: number, buf: Buffer, offset: number, length: number): void {
+    if (id === 0) return this.onManagement(type, buf, offset, length);
+    const call = this.calls.get(id);
+    switch (type) {
+      case RecordType.STDOUT:
+        // END_REQUEST ends the streams: PHP-FPM never sends the empty STDOUT record.
+        if (call !== undefined && length > 0 && !call.stdout(buf, offset, length) && !call.done) {
+          this.holding.add(call);
+          this.socket.pause();
+        }
+        return;
+      case RecordType.STDERR:
+        if (call !== undefined) call.stderr(buf, offset, length);
+        return;
+      case RecordType.END_REQUEST:
+        return this.onEndRequest(id, call, buf, offset, length);
+      default:
+        // Other application record types a client does not take, and types this version does not know, are ignored.
+        return;
+    }
+  }
+
+  private onEndRequest(id: number, call: ClientCall | undefined, buf: Buffer, offset: number, length: number): void {
+    const abortTimer = this.aborting.get(id);
+    if (abortTimer !== undefined) {
+      clearTimeout(abortTimer);
+      this.aborting.delete(id);
+      this.served++;
+      this.afterCall();
+      this.hooks.free(this);
+      return;
+    }
+    if (call === undefined) return;
+    if (length < 8) {
+      this.destroy(new ClientError('ERR_FASTCGI_BAD_RECORD', 'END_REQUEST shorter than 8 bytes', this.addressText));
+      return;
+    }
+    const appStatus = buf.readUInt32BE(offset);
+    const protocolStatus = buf[offset + 4];
+    this.release(call, id);
+    this.served++;
+    if (protocolStatus === CANT_MPX_CONN) {
+      // The peer takes fewer requests at once on one connection than it said: stay at what it carries now.
+      this.capacity = Math.max(1, this.active);
+      this.hooks.requeue(call, this);
+    } else if (protocolStatus === OVERLOADED) {
+      call.fail(new ClientError('ERR_FASTCGI_OVERLOADED', `${this.addressText} is overloaded (END_REQUEST OVERLOADED)`, this.addressText));
+    } else if (protocolStatus === UNKNOWN_ROLE) {
+      call.fail(new ClientError('ERR_FASTCGI_UNKNOWN_ROLE', `${this.addressText} does not take this role (END_REQUEST UNKNOWN_ROLE)`, this.addressText));
+    } else {
+      call.end(appStatus);
+    }
+    this.afterCall();
+    this.hooks.free(this);
+  }
+
+  private onManagement(type: number, buf: Buffer, offset: number, length: number): void {
+    if (type === RecordType.GET_VALUES_RESULT) {
+      const waiter = this.valueWaiters.shift();
+      if (waiter === undefined) return;
+      clearTimeout(waiter.timer);
+      try {
+        waiter.resolve(Object.fromEntries(this.options.codec.decodeNameValues(buf.subarray(offset, offset + length))));
+      } catch (err) {
+        waiter.reject(err as Error);
+      }
+    } else if (type === RecordType.UNKNOWN_TYPE) {
+      const waiter = this.valueWaiters.shift();
+      if (waiter === undefined) return;
+      clearTimeout(waiter.timer);
+      waiter.reject(new ClientError('ERR_FASTCGI_UNKNOWN_TYPE', `${this.addressText} does not know GET_VALUES`, this.addressText));
+    }
+  }
+
+  private closeError(): ClientError {
+    const cause = this.error;
+    if (cause instanceof ClientError) return cause;
+    return new ClientError('ERR_CGIWIRE_CONNECTION_CLOSED',
+      `the connection to ${this.addressText} closed${cause ? `: ${cause.message}` : ' before the response ended'}`,
+      this.addressText, { cause: cause ?? undefined });
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const err = this.closeError();
+    for (const w of this.valueWaiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    for (const timer of this.aborting.values()) clearTimeout(timer);
+    this.aborting.clear();
+    // A call the connection lost before any answer may go again when its body can be sent again and the
+    // connection had been in use before it (a kept connection the peer closed at the same moment).
+    const reused = this.served > 0 || this.probed;
+    for (const [id, call] of [...this.calls]) {
+      this.release(call, id);
+      if (reused && call.replayable && !call.answered && !(this.error instanceof ClientError)) this.hooks.requeue(call, this);
+      else call.fail(err);
+    }
+    this.hooks.closed(this, this.error !== null || !this.ready ? err : null);
+  }
+}

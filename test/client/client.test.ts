@@ -1,0 +1,462 @@
+/**
+ * The FastCGI and SCGI clients against a cgiwire application server (which multiplexes) and hand-made peers:
+ * requests and bodies both ways, multiplexing and pooling, abort and timeouts, limits, lost connections,
+ * restarts, balancing, roles. Every test runs on both codecs.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createHash, randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import {
+  Client, ScgiClient, ClientError, createCodec, createServer, type CgiRequest, type CgiResponse, type Codec,
+  type Server, type ServerOptions, allow,
+} from '../../lib/index.js';
+import { fakeFastCgi, type FakePeer } from './fake-peer.js';
+import { sleep, until, withTimeout } from '../helpers/fcgi-client.js';
+
+const servers: Server[] = [];
+const clients: { destroy(): void }[] = [];
+const peers: FakePeer[] = [];
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.destroy();
+  for (const p of peers.splice(0)) await p.stop();
+  await Promise.all(servers.splice(0).map((s) => new Promise<void>((r) => (s.listening ? s.close({ timeout: 50 }, () => r()) : r()))));
+});
+
+type Handler = (req: CgiRequest, res: CgiResponse) => unknown;
+
+async function serve(options: ServerOptions & { codec?: Codec }, handler: Handler, port = 0): Promise<{ server: Server; port: number; connections: number[] }> {
+  const server = createServer(options, handler);
+  const connections: number[] = [];
+  server.on('connection', () => connections.push(Date.now()));
+  servers.push(server);
+  await withTimeout(new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  }), 2000, 'listen');
+  return { server, port: (server.address() as AddressInfo).port, connections };
+}
+
+/** Echoes the method, url and a digest of the body it read. */
+const echo: Handler = (req, res) => {
+  const hash = createHash('sha256');
+  let n = 0;
+  req.on('data', (c: Buffer) => { hash.update(c); n += c.length; });
+  req.on('end', () => {
+    res.setHeader('X-Length', String(n));
+    res.end(`${req.method} ${req.url} ${n} ${hash.digest('hex')}`);
+  });
+};
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+const GET = (uri: string): Record<string, string> => ({ REQUEST_METHOD: 'GET', REQUEST_URI: uri, SERVER_PROTOCOL: 'HTTP/1.1' });
+const POST = (uri: string): Record<string, string> => ({ REQUEST_METHOD: 'POST', REQUEST_URI: uri, SERVER_PROTOCOL: 'HTTP/1.1' });
+
+for (const codecName of ['native', 'js'] as const) {
+  const codec = createCodec(codecName);
+  const newClient = (options: ConstructorParameters<typeof Client>[0]): Client => {
+    const c = new Client({ codec, ...options });
+    clients.push(c);
+    return c;
+  };
+
+  describe(`FastCGI client (${codecName} codec)`, () => {
+    it('sends a GET and reads status, headers and body', async () => {
+      const { port } = await serve({ codec }, (req, res) => {
+        res.statusCode = 201;
+        res.statusMessage = 'Made';
+        res.setHeader('Set-Cookie', ['a=1', 'b=2']);
+        res.setHeader('X-Url', req.url ?? '');
+        res.end('hello');
+      });
+      const client = newClient({ address: `127.0.0.1:${port}` });
+      const r = await client.request({ params: GET('/path?q=1') });
+      expect(r.status).toBe(201);
+      expect(r.statusText).toBe('Made');
+      expect(r.headers['set-cookie']).toEqual(['a=1', 'b=2']);
+      expect(r.headers['x-url']).toBe('/path?q=1');
+      expect(r.rawHeaders).toContain('X-Url');
+      expect(await r.text()).toBe('hello');
+      expect(r.appStatus).toBe(0);
+    });
+
+    it('sends bodies given as a Buffer, a string and a Readable, byte-exact', async () => {
+      const { port } = await serve({ codec }, echo);
+      const client = newClient({ address: port });
+      const bytes = randomBytes(300_000);
+      const a = await (await client.request({ params: POST('/b'), body: bytes })).text();
+      expect(a).toBe(`POST /b 300000 ${sha(bytes)}`);
+      const b = await (await client.request({ params: POST('/s'), body: 'héllo' })).text();
+      expect(b).toBe(`POST /s 6 ${sha(Buffer.from('héllo'))}`);
+      const big = randomBytes(1 << 20);
+      const stream = Readable.from((function* () { for (let i = 0; i < big.length; i += 10_000) yield big.subarray(i, i + 10_000); })());
+      const c = await (await client.request({ params: { ...POST('/r'), CONTENT_LENGTH: String(big.length) }, body: stream })).text();
+      expect(c).toBe(`POST /r ${big.length} ${sha(big)}`);
+    });
+
+    it('adds CONTENT_LENGTH for a body of known length, and keeps one the caller gave', async () => {
+      const seen: (string | undefined)[] = [];
+      const { port } = await serve({ codec }, (req, res) => { seen.push(req.cgi.get('CONTENT_LENGTH')); req.resume(); req.on('end', () => res.end()); });
+      const client = newClient({ address: port });
+      await (await client.request({ params: POST('/'), body: Buffer.alloc(10) })).buffer();
+      await (await client.request({ params: { ...POST('/'), CONTENT_LENGTH: '10' }, body: Buffer.alloc(10) })).buffer();
+      await (await client.request({ params: GET('/') })).buffer();
+      expect(seen).toEqual(['10', '10', undefined]);
+    });
+
+    it('multiplexes 100 concurrent requests over one connection, one of them aborted', async () => {
+      let aborted = 0;
+      const { port, connections } = await serve({ codec }, (req, res) => {
+        if (req.url === '/slow') {
+          req.on('close', () => { if (!res.writableFinished) aborted++; });
+          return; // never answers: only the abort ends it
+        }
+        setTimeout(() => res.end(`r${req.url}`), Math.floor(Math.random() * 20));
+      });
+      const client = newClient({ address: port });
+      const ac = new AbortController();
+      const slow = client.request({ params: GET('/slow'), signal: ac.signal });
+      const others = Array.from({ length: 99 }, (_, i) => client.request({ params: GET(`/${i}`) }).then((r) => r.text()));
+      setTimeout(() => ac.abort(), 50);
+      await expect(slow).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
+      const bodies = await Promise.all(others);
+      expect(bodies).toEqual(Array.from({ length: 99 }, (_, i) => `r/${i}`));
+      expect(connections.length).toBe(1);
+      await until(() => aborted === 1, 2000, 'the server saw the ABORT_REQUEST');
+      // The connection is still good after the abort.
+      expect(await (await client.request({ params: GET('/after') })).text()).toBe('r/after');
+      expect(connections.length).toBe(1);
+    });
+
+    it('learns multiplexing from GET_VALUES, and getValues() reports what the server advertises', async () => {
+      const { port } = await serve({ codec, maxRequests: 77 }, (_req, res) => res.end());
+      const client = newClient({ address: port });
+      expect(await client.getValues()).toEqual({ FCGI_MAX_CONNS: '1024', FCGI_MAX_REQS: '77', FCGI_MPXS_CONNS: '1' });
+      expect(await client.getValues(['FCGI_MPXS_CONNS'])).toEqual({ FCGI_MPXS_CONNS: '1' });
+    });
+
+    it('without multiplexing runs one request per connection, up to maxConnectionsPerAddress', async () => {
+      let inFlight = 0, most = 0;
+      const { port, connections } = await serve({ codec }, (req, res) => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        setTimeout(() => { inFlight--; res.end(req.url); }, 10);
+      });
+      const client = newClient({ address: port, multiplex: false, maxConnectionsPerAddress: 3 });
+      const bodies = await Promise.all(Array.from({ length: 20 }, (_, i) => client.request({ params: GET(`/${i}`) }).then((r) => r.text())));
+      expect(bodies).toEqual(Array.from({ length: 20 }, (_, i) => `/${i}`));
+      expect(connections.length).toBe(3);
+      expect(most).toBe(3);
+      expect(client.stats.connections).toBe(3);
+    });
+
+    it('adapts when the server refuses a request with CANT_MPX_CONN', async () => {
+      const { port } = await serve({ codec, maxRequestsPerConnection: 5 }, (req, res) => { setTimeout(() => res.end(req.url), 5); });
+      const client = newClient({ address: port, multiplex: true, maxConnectionsPerAddress: 1, maxRequestsPerConnection: 20 });
+      const bodies = await Promise.all(Array.from({ length: 30 }, (_, i) => client.request({ params: GET(`/${i}`) }).then((r) => r.text())));
+      expect(bodies).toEqual(Array.from({ length: 30 }, (_, i) => `/${i}`));
+    });
+
+    it('fails with ERR_CGIWIRE_QUEUE_FULL beyond maxQueue', async () => {
+      const { port } = await serve({ codec }, (_req, res) => { setTimeout(() => res.end('x'), 100); });
+      const client = newClient({ address: port, multiplex: false, maxConnectionsPerAddress: 1, maxQueue: 2 });
+      const ok = [client.request({ params: GET('/') })];
+      await until(() => client.stats.connections === 1 && client.stats.queued === 0, 2000, 'the first request running');
+      ok.push(client.request({ params: GET('/') }), client.request({ params: GET('/') }));
+      await expect(client.request({ params: GET('/') })).rejects.toMatchObject({ code: 'ERR_CGIWIRE_QUEUE_FULL' });
+      for (const r of await Promise.all(ok)) expect(await r.text()).toBe('x');
+    });
+
+    it('times out a request the server never answers, and the client goes on working', async () => {
+      const { port } = await serve({ codec }, (req, res) => { if (req.url !== '/never') res.end('ok'); });
+      const client = newClient({ address: port, timeout: 200 });
+      await expect(client.request({ params: GET('/never') })).rejects.toMatchObject({ code: 'ERR_CGIWIRE_TIMEOUT' });
+      expect(await (await client.request({ params: GET('/') })).text()).toBe('ok');
+      await expect(client.request({ params: GET('/never'), timeout: 50 })).rejects.toBeInstanceOf(ClientError);
+    });
+
+    it('an abort before the request started takes it out of the queue', async () => {
+      const { port } = await serve({ codec }, (_req, res) => { setTimeout(() => res.end('x'), 100); });
+      const client = newClient({ address: port, multiplex: false, maxConnectionsPerAddress: 1 });
+      const first = client.request({ params: GET('/') });
+      const ac = new AbortController();
+      const second = client.request({ params: GET('/'), signal: ac.signal });
+      ac.abort();
+      await expect(second).rejects.toMatchObject({ name: 'AbortError' });
+      expect(await (await first).text()).toBe('x');
+      expect(client.stats.queued).toBe(0);
+      const signal = AbortSignal.abort();
+      await expect(client.request({ params: GET('/'), signal })).rejects.toMatchObject({ name: 'AbortError' });
+    });
+
+    it('reports STDERR as a stream and as an event, keeping at most maxStderrBytes unread', async () => {
+      const { port } = await serve({ codec }, (_req, res) => {
+        res.stderr.write('first line\n');
+        res.stderr.write(Buffer.alloc(3000, 'e'));
+        res.end('body');
+      });
+      const client = newClient({ address: port, maxStderrBytes: 1000 });
+      const events: string[] = [];
+      client.on('stderr', (chunk: Buffer, source: { address: string }) => events.push(`${source.address}:${chunk.length}`));
+      const r = await client.request({ params: GET('/') });
+      expect(await r.text()).toBe('body');
+      expect(await r.stderrText()).toBe('first line\n');
+      expect(events).toEqual([`127.0.0.1:${port}:11`, `127.0.0.1:${port}:3000`]);
+    });
+
+    it('stops reading while a response body is unread beyond bodyBufferBytes', async () => {
+      const big = randomBytes(4 << 20);
+      const { port } = await serve({ codec }, (_req, res) => { res.end(big); });
+      const client = newClient({ address: port, bodyBufferBytes: 65536 });
+      const r = await client.request({ params: GET('/') });
+      await sleep(200);
+      // The body stream holds about bodyBufferBytes (plus the one socket read that crossed it), not 4 MiB.
+      expect(r.body.readableLength).toBeLessThan(65536 + 256 * 1024);
+      expect(sha(await r.buffer())).toBe(sha(big));
+    });
+
+    it('a body destroyed early cancels the request, and the connection stays usable', async () => {
+      let closedEarly = 0;
+      const { port, connections } = await serve({ codec }, (req, res) => {
+        if (req.url === '/endless') {
+          const timer = setInterval(() => res.write(Buffer.alloc(16384)), 1);
+          res.on('close', () => { clearInterval(timer); if (!res.writableFinished) closedEarly++; });
+          return;
+        }
+        res.end('ok');
+      });
+      const client = newClient({ address: port });
+      const r = await client.request({ params: GET('/endless') });
+      r.body.once('data', () => r.body.destroy());
+      await until(() => closedEarly === 1, 3000, 'the server saw the abort');
+      expect(await (await client.request({ params: GET('/') })).text()).toBe('ok');
+      expect(connections.length).toBe(1);
+    });
+
+    it('fails with ERR_CGIWIRE_CONNECT_FAILED when nobody listens, naming the address', async () => {
+      const { port, server } = await serve({ codec }, (_q, s) => s.end());
+      await new Promise<void>((r) => server.close({ timeout: 10 }, () => r()));
+      const client = newClient({ address: port });
+      const err = await client.request({ params: GET('/') }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ERR_CGIWIRE_CONNECT_FAILED', address: `127.0.0.1:${port}` });
+    });
+
+    it('reconnects to a server that restarted on the same port', async () => {
+      const first = await serve({ codec }, (_q, s) => s.end('one'));
+      const client = newClient({ address: first.port });
+      expect(await (await client.request({ params: GET('/') })).text()).toBe('one');
+      await new Promise<void>((r) => first.server.close({ timeout: 10 }, () => r()));
+      await sleep(20);
+      await serve({ codec, maxRequestsPerConnection: 1 }, (_q, s) => s.end('two'), first.port);
+      expect(await (await client.request({ params: GET('/') })).text()).toBe('two');
+      // It learned again that the new server does not multiplex.
+      const values = await client.getValues();
+      expect(values.FCGI_MPXS_CONNS).toBe('0');
+    });
+
+    it('balances over a list of addresses', async () => {
+      const a = await serve({ codec }, (_q, s) => setTimeout(() => s.end('a'), 5));
+      const b = await serve({ codec }, (_q, s) => setTimeout(() => s.end('b'), 5));
+      const client = newClient({ address: `127.0.0.1:${a.port},127.0.0.1:${b.port}`, multiplex: false, maxConnectionsPerAddress: 2 });
+      const bodies = await Promise.all(Array.from({ length: 40 }, () => client.request({ params: GET('/') }).then((r) => r.text())));
+      expect(bodies.filter((x) => x === 'a').length).toBeGreaterThan(5);
+      expect(bodies.filter((x) => x === 'b').length).toBeGreaterThan(5);
+    });
+
+    it('goes on with the other address when one is down', async () => {
+      const up = await serve({ codec }, (_q, s) => s.end('up'));
+      const down = await serve({ codec }, (_q, s) => s.end('down'));
+      await new Promise<void>((r) => down.server.close({ timeout: 10 }, () => r()));
+      const client = newClient({ address: [`127.0.0.1:${down.port}`, `127.0.0.1:${up.port}`], multiplex: false });
+      const bodies = await Promise.all(Array.from({ length: 10 }, () => client.request({ params: GET('/') }).then((r) => r.text())));
+      expect(bodies).toEqual(Array(10).fill('up'));
+    });
+
+    it('speaks the AUTHORIZER and FILTER roles, and reports UNKNOWN_ROLE', async () => {
+      const { port } = await serve({ codec, roles: ['authorizer', 'filter'] }, (req, res) => {
+        if (req.role === 'authorizer') {
+          allow(res, { USER: 'ann' });
+          return;
+        }
+        const parts: Buffer[] = [];
+        req.data!.on('data', (c: Buffer) => parts.push(c));
+        req.data!.on('end', () => res.end(`filtered ${Buffer.concat(parts).toString().toUpperCase()}`));
+        req.resume();
+      });
+      const client = newClient({ address: port });
+      const auth = await client.request({ params: GET('/'), role: 'authorizer' });
+      expect(auth.status).toBe(200);
+      expect(auth.headers['variable-user']).toBe('ann');
+      const filter = await client.request({ params: { ...GET('/f'), FCGI_DATA_LENGTH: '5' }, role: 'filter', data: 'hello' });
+      expect(await filter.text()).toBe('filtered HELLO');
+      const plain = await serve({ codec }, (_q, s) => s.end());
+      const other = newClient({ address: plain.port });
+      await expect(other.request({ params: GET('/'), role: 'authorizer' })).rejects.toMatchObject({ code: 'ERR_FASTCGI_UNKNOWN_ROLE' });
+    });
+
+    it('closes gracefully: requests under way finish, new ones are refused', async () => {
+      const { port } = await serve({ codec }, (_q, s) => setTimeout(() => s.end('done'), 50));
+      const client = new Client({ codec, address: port });
+      const pending = client.request({ params: GET('/') });
+      await sleep(10);
+      const closed = client.close();
+      await expect(client.request({ params: GET('/') })).rejects.toMatchObject({ code: 'ERR_CGIWIRE_CLIENT_CLOSED' });
+      expect(await (await pending).text()).toBe('done');
+      await withTimeout(closed, 2000, 'client.close()');
+      expect(client.stats.connections).toBe(0);
+    });
+
+    it('checks its options and request arguments', () => {
+      expect(() => new Client({ address: 'nowhere' })).toThrow(/invalid address/);
+      expect(() => new Client({ address: 9000, maxConnectionsPerAddress: 0 })).toThrow(RangeError);
+      expect(() => new Client({ address: 9000, multiplex: 'yes' as never })).toThrow(TypeError);
+      const client = newClient({ address: 9 });
+      return Promise.all([
+        expect(client.request({} as never)).rejects.toThrow(TypeError),
+        expect(client.request({ params: GET('/'), role: 'boss' as never })).rejects.toThrow(/unknown role/),
+        expect(client.request({ params: GET('/'), body: 5 as never })).rejects.toThrow(TypeError),
+      ]);
+    });
+  });
+
+  describe(`FastCGI client against faulty peers (${codecName} codec)`, () => {
+    const peer = async (onRequest: Parameters<typeof fakeFastCgi>[0]): Promise<FakePeer> => {
+      const p = await fakeFastCgi(onRequest);
+      peers.push(p);
+      return p;
+    };
+
+    it('bounds the response header block (maxHeaderBytes)', async () => {
+      const p = await peer((r) => { r.stdout('X-Long: ' + 'a'.repeat(100_000)); });
+      const client = newClient({ address: p.port, multiplex: false, maxHeaderBytes: 8192 });
+      await expect(client.request({ params: GET('/') })).rejects.toMatchObject({ code: 'ERR_CGIWIRE_RESPONSE_HEADER_TOO_LARGE' });
+      const p2 = await peer((r) => { r.stdout('X-Long: ' + 'a'.repeat(10_000) + '\r\n\r\nbody'); r.end(); });
+      const ok = newClient({ address: p2.port, multiplex: false, maxHeaderBytes: 16384 });
+      expect(await (await ok.request({ params: GET('/') })).text()).toBe('body');
+    });
+
+    it('reads a header block cut anywhere, with LF or CRLF line ends, and ends streams at END_REQUEST', async () => {
+      const text = 'Status: 404 Gone\nX-A: 1\r\nLocation: /x\r\n\r\nthe body';
+      const p = await peer((r) => {
+        const cut = Number(r.params.CUT);
+        r.stdout(text.slice(0, cut));
+        setTimeout(() => { r.stdout(text.slice(cut)); r.end(7); }, 2);
+      });
+      const client = newClient({ address: p.port, multiplex: false });
+      for (let cut = 1; cut < text.length; cut += 3) {
+        const r = await client.request({ params: { ...GET('/'), CUT: String(cut) } });
+        expect([r.status, r.statusText, r.headers['x-a'], r.headers.location]).toEqual([404, 'Gone', '1', '/x']);
+        expect(await r.text()).toBe('the body');
+        expect(r.appStatus).toBe(7);
+      }
+    });
+
+    it('fails a request whose response ends inside its header block, or has a bad header line', async () => {
+      const p = await peer((r) => {
+        if (r.params.KIND === 'short') r.stdout('X-A: 1\r\n');
+        else if (r.params.KIND === 'empty') { /* nothing */ } else r.stdout('not a header\r\n\r\n');
+        r.end();
+      });
+      const client = newClient({ address: p.port, multiplex: false });
+      await expect(client.request({ params: { ...GET('/'), KIND: 'short' } })).rejects.toMatchObject({ code: 'ERR_CGIWIRE_BAD_RESPONSE' });
+      await expect(client.request({ params: { ...GET('/'), KIND: 'empty' } })).rejects.toMatchObject({ code: 'ERR_CGIWIRE_BAD_RESPONSE' });
+      await expect(client.request({ params: { ...GET('/'), KIND: 'line' } })).rejects.toMatchObject({ code: 'ERR_CGIWIRE_BAD_RESPONSE_HEADER' });
+    });
+
+    it('a connection that dies fails only its own request', async () => {
+      const p = await peer((r) => {
+        if (r.params.REQUEST_URI === '/die') {
+          r.stdout('Status: 200\r\n\r\npartial');
+          setTimeout(() => r.socket.destroy(), 20);
+          return;
+        }
+        setTimeout(() => { r.stdout('\r\nfine'); r.end(); }, 40);
+      });
+      const client = newClient({ address: p.port, multiplex: false, maxConnectionsPerAddress: 2 });
+      const dying = await client.request({ params: GET('/die') });
+      const fine = client.request({ params: GET('/ok') });
+      const err = await dying.buffer().catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ERR_CGIWIRE_CONNECTION_CLOSED' });
+      expect(await (await fine).text()).toBe('fine');
+    });
+
+    it('a request is retried once when a kept connection was closed by the peer as it was sent', async () => {
+      let n = 0;
+      const p = await peer((r) => {
+        n++;
+        if (n === 2) { r.socket.destroy(); return; }  // the peer drops the kept connection with the second request
+        r.stdout('\r\nok' + n);
+        r.end();
+      });
+      const client = newClient({ address: p.port, multiplex: false, maxConnectionsPerAddress: 1 });
+      expect(await (await client.request({ params: GET('/') })).text()).toBe('ok1');
+      expect(await (await client.request({ params: GET('/') })).text()).toBe('ok3');
+      expect(p.connections.length).toBe(2);
+    });
+
+    it('sends ABORT_REQUEST on a multiplexed connection and closes a plain one on abort', async () => {
+      const held: { end(): void }[] = [];
+      const p = await peer((r) => { r.stdout('\r\n'); held.push(r); });
+      const mpx = newClient({ address: p.port, multiplex: true });
+      const ac = new AbortController();
+      const r = await mpx.request({ params: GET('/'), signal: ac.signal });
+      ac.abort();
+      await expect(r.buffer()).rejects.toMatchObject({ name: 'AbortError' });
+      await until(() => p.seen.some((s) => s.type === 2), 2000, 'ABORT_REQUEST');
+      expect(p.connections[0].destroyed).toBe(false);
+      const plain = newClient({ address: p.port, multiplex: false });
+      const ac2 = new AbortController();
+      const r2 = await plain.request({ params: GET('/'), signal: ac2.signal });
+      ac2.abort();
+      await expect(r2.buffer()).rejects.toMatchObject({ name: 'AbortError' });
+      await until(() => p.connections[1]?.destroyed === true || p.connections[1]?.readableEnded === true, 2000, 'the close');
+    });
+
+    it('does not crash on a body nobody listens to when its connection dies', async () => {
+      const p = await peer((r) => { r.stdout('\r\npartial'); setTimeout(() => r.socket.destroy(), 10); });
+      const client = newClient({ address: p.port, multiplex: false });
+      const r = await client.request({ params: GET('/') });
+      await sleep(50);
+      expect(r.body.destroyed).toBe(true);
+      await expect(r.buffer()).rejects.toMatchObject({ code: 'ERR_CGIWIRE_CONNECTION_CLOSED' });
+    });
+  });
+
+  describe(`SCGI client (${codecName} codec)`, () => {
+    const newScgi = (options: ConstructorParameters<typeof ScgiClient>[0]): ScgiClient => {
+      const c = new ScgiClient({ codec, ...options });
+      clients.push(c);
+      return c;
+    };
+
+    it('sends requests with bodies of every kind, one connection each', async () => {
+      const { port, connections } = await serve({ codec, protocol: 'scgi' }, echo);
+      const client = newScgi({ address: `127.0.0.1:${port}` });
+      expect(await (await client.request({ params: GET('/a?b') })).text()).toBe(`GET /a?b 0 ${sha(Buffer.alloc(0))}`);
+      const bytes = randomBytes(200_000);
+      expect(await (await client.request({ params: POST('/p'), body: bytes })).text()).toBe(`POST /p 200000 ${sha(bytes)}`);
+      const stream = Readable.from([bytes.subarray(0, 1000), bytes.subarray(1000)]);
+      const r = await client.request({ params: { ...POST('/s'), CONTENT_LENGTH: '200000' }, body: stream });
+      expect(r.headers['x-length']).toBe('200000');
+      expect(await r.text()).toBe(`POST /s 200000 ${sha(bytes)}`);
+      const many = await Promise.all(Array.from({ length: 10 }, (_, i) => client.request({ params: GET(`/${i}`) }).then((x) => x.text())));
+      expect(many.map((m) => m.split(' ')[1])).toEqual(Array.from({ length: 10 }, (_, i) => `/${i}`));
+      expect(connections.length).toBe(13);
+    });
+
+    it('needs CONTENT_LENGTH for a streamed body', async () => {
+      const { port } = await serve({ codec, protocol: 'scgi' }, echo);
+      const client = newScgi({ address: port });
+      await expect(client.request({ params: POST('/'), body: Readable.from([Buffer.from('x')]) }))
+        .rejects.toMatchObject({ code: 'ERR_CGIWIRE_SCGI_LENGTH_REQUIRED' });
+    });
+
+    it('fails a request whose connection closes before the header block ends', async () => {
+      const { port } = await serve({ codec, protocol: 'scgi' }, (req) => { req.socket.destroy(); });
+      const client = newScgi({ address: port });
+      await expect(client.request({ params: GET('/') })).rejects.toBeInstanceOf(Error);
+    });
+  });
+}

@@ -1,0 +1,71 @@
+/**
+ * A hand-made FastCGI or SCGI application for the client tests: a TCP server on 127.0.0.1 whose every
+ * answer a test writes as raw bytes, to make the faults a real application never makes on purpose
+ * (a header block that never ends, a connection cut mid-response, a request that is never answered).
+ */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { codec, encodeEndRequest, encodeStream, RecordType } from '../../lib/index.js';
+
+export interface FakeRequest {
+  id: number;
+  params: Record<string, string>;
+  socket: Socket;
+  /** Writes a STDOUT piece for this request. */
+  stdout(bytes: Buffer | string): void;
+  stderr(bytes: Buffer | string): void;
+  /** END_REQUEST with protocolStatus (default 0). */
+  end(appStatus?: number, protocolStatus?: number): void;
+}
+
+export interface FakePeer {
+  port: number;
+  /** Connections accepted so far. */
+  connections: Socket[];
+  /** Record types seen, with their request ids. */
+  seen: { type: number; id: number }[];
+  stop(): Promise<void>;
+}
+
+/** A FastCGI peer that calls `onRequest` once a request's PARAMS have ended. */
+export async function fakeFastCgi(onRequest: (r: FakeRequest) => void): Promise<FakePeer> {
+  const connections: Socket[] = [];
+  const seen: { type: number; id: number }[] = [];
+  const server: Server = createServer((socket) => {
+    connections.push(socket);
+    socket.on('error', () => {});
+    const params = new Map<number, Buffer[]>();
+    const reader = codec.createRecordReader((type, id, buf, offset, length) => {
+      seen.push({ type, id });
+      if (type === RecordType.BEGIN_REQUEST) params.set(id, []);
+      if (type !== RecordType.PARAMS || !params.has(id)) return;
+      if (length > 0) {
+        params.get(id)!.push(Buffer.from(buf.subarray(offset, offset + length)));
+        return;
+      }
+      const all = Buffer.concat(params.get(id)!);
+      params.delete(id);
+      const decoded = Object.fromEntries(codec.decodeParams(all, 0, all.length, undefined, 0).params.entries());
+      const write = (type: number, bytes: Buffer | string): void => {
+        if (socket.destroyed) return;
+        for (const piece of encodeStream(codec.core, type, id, Buffer.from(bytes), false)) socket.write(piece);
+      };
+      onRequest({
+        id, params: decoded, socket,
+        stdout: (b) => write(RecordType.STDOUT, b),
+        stderr: (b) => write(RecordType.STDERR, b),
+        end: (appStatus = 0, protocolStatus = 0) => { if (!socket.destroyed) socket.write(encodeEndRequest(id, appStatus, protocolStatus)); },
+      });
+    });
+    socket.on('data', (chunk) => { reader.push(chunk); });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    connections,
+    seen,
+    stop: () => new Promise<void>((resolve) => {
+      for (const s of connections) s.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
