@@ -1,6 +1,7 @@
 /**
  * cgiwire: FastCGI and SCGI for Node.js.
- * This release exports the codec layer: record and netstring readers, params decoding, encoders.
+ * The codec (record and netstring readers, params decoding, encoders), the application server (createServer),
+ * and the clients (Client, ScgiClient) with the PHP-FPM gateway.
  */
 export * from './codec/index.js';
 export * from './errors.js';
@@ -22,3 +23,10 @@ export function createServer(a?: ServerOptions | RequestListener, b?: RequestLis
   return typeof a === 'function' ? new Server({}, a) : new Server(a, b);
 }
 export { allow, deny } from './http/roles.js';
+export {
+  Client, ScgiClient, ClientError, ClientResponse, BadResponseError, parseResponseHead, parseAddress, parseAddresses,
+  formatAddress, type ClientOptions, type FastCgiClientOptions, type RequestOptions, type ClientRole, type ParamsInput,
+  type BodyInput, type ResponseHead, type Address, type AddressInput, type PeerInfo, type StderrSource,
+} from './client/index.js';
+export { requestParams, headerParams, type HttpRequestInfo } from './client/http-params.js';
+export { phpFpm, mapScript, type PhpFpmOptions, type PhpFpmHandler, type ScriptMapping } from './gateway/php-fpm.js';

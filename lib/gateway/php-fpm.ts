@@ -1,0 +1,227 @@
+/**
+ * A request handler that serves a PHP document root through PHP-FPM (or any FastCGI PHP runner), for
+ * node:http and as Express/Connect middleware: the work nginx's `fastcgi_pass` with
+ * `fastcgi_split_path_info` does, with the script mapped safely.
+ *
+ * - The script is a real file inside the root after resolving `..` and symlinks, with an allowed extension
+ *   (the mapping that CVE-2019-11043 got wrong is done on path segments, not with a regular expression).
+ * - Param names come from this module and the owner's options only: a request chooses values and HTTP_*
+ *   names, never PHP_VALUE, PHP_ADMIN_VALUE or SCRIPT_FILENAME; `Proxy:` is dropped (httpoxy).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { realpathSync, statSync } from 'node:fs';
+import { posix, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream';
+import { Client, type FastCgiClientOptions } from '../client/index.js';
+import { ClientError } from '../client/call.js';
+import { BadResponseError, type ClientResponse } from '../client/response.js';
+import { requestParams } from '../client/http-params.js';
+
+export interface PhpFpmOptions extends Partial<FastCgiClientOptions> {
+  /** The document root: only scripts inside it run. */
+  root: string;
+  /** A client to send through (else one is made from `address` and the client options given). */
+  client?: Client;
+  /** Tried in a directory (default 'index.php'). */
+  index?: string;
+  /** File endings that run as scripts (default ['.php']); any other file is not this handler's. */
+  extensions?: string[];
+  /**
+   * A front controller (e.g. '/index.php') that takes requests for paths with no script, as
+   * `try_files $uri /index.php` would; without it such requests go to `next` (Express) or get 404.
+   */
+  fallback?: string;
+  /** Params set by the site's owner on every request (PHP_VALUE may be one); they win over all others. */
+  params?: Record<string, string>;
+  /** A request body with no Content-Length (chunked) is gathered to learn its length, up to this (default 8 MiB; 413 beyond). */
+  maxBufferedBody?: number;
+  /** PHP's STDERR output for a request (default: written to the process's stderr with the script name). */
+  onStderr?: (text: string, req: IncomingMessage) => void;
+}
+
+type Next = (err?: unknown) => void;
+export type PhpFpmHandler = ((req: IncomingMessage, res: ServerResponse, next?: Next) => Promise<void>) & {
+  /** The client the handler sends through. */
+  readonly client: Client;
+  /** Closes the client if the handler made it. */
+  close(): Promise<void>;
+};
+
+/** Where a request path leads: the script and what follows it. */
+export interface ScriptMapping {
+  /** The script's URL path (`/app/index.php`). */
+  scriptName: string;
+  /** The script's real file path (symlinks resolved), inside the root. */
+  scriptFilename: string;
+  /** What follows the script in the path (`/a/b`), or ''. */
+  pathInfo: string;
+}
+
+class MappingError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Maps a URL path (still percent-encoded, no query) to a script under `root` (a real path). Null when no
+ * script matches; throws a MappingError (400 or 403) for a path that is malformed or tries to leave the root.
+ */
+export function mapScript(urlPath: string, root: string, extensions: readonly string[], index: string): ScriptMapping | null {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(urlPath);
+  } catch {
+    throw new MappingError(400, 'malformed percent-encoding in the path');
+  }
+  // NUL ends a C string in PHP; CR/LF broke nginx's PATH_INFO split (CVE-2019-11043).
+  if (/[\0\r\n]/.test(decoded)) throw new MappingError(400, 'control characters in the path');
+  if (!decoded.startsWith('/')) throw new MappingError(400, 'the path does not start with /');
+  const segments = decoded.split('/');
+  if (segments.some((s) => s === '..')) throw new MappingError(403, 'the path climbs with ..');
+  const inRoot = (p: string): boolean => p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
+  const accept = (scriptName: string, pathInfo: string): ScriptMapping | null => {
+    const file = resolve(root, '.' + posix.normalize(scriptName));
+    if (!isFile(file)) return null;
+    const real = realpathSync(file);
+    if (!inRoot(real)) throw new MappingError(403, 'the script resolves outside the document root');
+    if (!extensions.some((e) => real.endsWith(e))) throw new MappingError(403, 'the script resolves to a file that is not a script');
+    return { scriptName: posix.normalize(scriptName), scriptFilename: real, pathInfo };
+  };
+  // The first segment that names a script splits the path: the rest is PATH_INFO.
+  for (let i = 1; i < segments.length; i++) {
+    if (!extensions.some((e) => segments[i].endsWith(e) && segments[i].length > e.length)) continue;
+    const scriptName = segments.slice(0, i + 1).join('/');
+    const pathInfo = i + 1 < segments.length ? '/' + segments.slice(i + 1).join('/') : '';
+    const found = accept(scriptName, pathInfo);
+    if (found !== null) return found;
+  }
+  if (decoded.endsWith('/')) return accept(decoded + index, '');
+  return null;
+}
+
+async function gatherBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req) {
+    total += (chunk as Buffer).length;
+    if (total > max) throw new MappingError(413, `the request body is larger than maxBufferedBody (${max})`);
+    parts.push(chunk as Buffer);
+  }
+  return Buffer.concat(parts, total);
+}
+
+function statusFor(err: unknown): number {
+  if (err instanceof MappingError) return err.status;
+  if (err instanceof ClientError && err.code === 'ERR_CGIWIRE_TIMEOUT') return 504;
+  if (err instanceof ClientError || err instanceof BadResponseError) return 502;
+  return 500;
+}
+
+/** The handler. With Express: `app.use(phpFpm({ root, address }))`; with node:http: `createServer(phpFpm(...))`. */
+export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
+  if (options === null || typeof options !== 'object' || typeof options.root !== 'string') {
+    throw new TypeError('phpFpm needs { root, address } or { root, client }');
+  }
+  const root = realpathSync(options.root);
+  const extensions = options.extensions ?? ['.php'];
+  const index = options.index ?? 'index.php';
+  const ownClient = options.client === undefined;
+  const client = options.client ?? new Client(options as FastCgiClientOptions);
+  const maxBufferedBody = options.maxBufferedBody ?? 8 << 20;
+  const owner = options.params ?? {};
+  const onStderr = options.onStderr ?? ((text: string, req: IncomingMessage) => {
+    process.stderr.write(`php-fpm stderr (${req.method} ${req.url}): ${text.trimEnd()}\n`);
+  });
+
+  const handler = async (req: IncomingMessage, res: ServerResponse, next?: Next): Promise<void> => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const mount = (req as { baseUrl?: string }).baseUrl ?? '';
+    let mapping: ScriptMapping | null;
+    let response: ClientResponse;
+    const abort = new AbortController();
+    const onClose = (): void => { if (!res.writableFinished) abort.abort(); };
+    try {
+      mapping = mapScript(path, root, extensions, index);
+      if (mapping === null && options.fallback !== undefined) {
+        mapping = mapScript(options.fallback, root, extensions, index);
+        if (mapping !== null) mapping.pathInfo = '';
+      }
+      if (mapping === null) {
+        if (next) next();
+        else {
+          res.statusCode = 404;
+          res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+          res.end('Not Found\n');
+        }
+        return;
+      }
+      const declared = req.headers['content-length'];
+      const chunked = declared === undefined && req.headers['transfer-encoding'] !== undefined;
+      const body = chunked ? await gatherBody(req, maxBufferedBody) : declared !== undefined && declared !== '0' ? req : null;
+      const params = requestParams({
+        method: req.method ?? 'GET',
+        url: (req as { originalUrl?: string }).originalUrl ?? url,
+        rawHeaders: req.rawHeaders,
+        remoteAddress: req.socket.remoteAddress,
+        remotePort: req.socket.remotePort,
+        serverAddress: req.socket.localAddress,
+        serverPort: req.socket.localPort,
+        https: (req.socket as { encrypted?: boolean }).encrypted === true,
+        contentLength: chunked ? (body as Buffer).length : declared !== undefined ? Number(declared) : null,
+      });
+      const scriptName = mount + mapping.scriptName;
+      params.push(
+        ['SCRIPT_FILENAME', mapping.scriptFilename],
+        ['SCRIPT_NAME', scriptName],
+        ['DOCUMENT_ROOT', root],
+        ['DOCUMENT_URI', scriptName + mapping.pathInfo],
+        ['REDIRECT_STATUS', '200'],
+      );
+      if (mapping.pathInfo !== '') params.push(['PATH_INFO', mapping.pathInfo], ['PATH_TRANSLATED', root + mapping.pathInfo]);
+      const merged = new Map(params);
+      for (const [name, value] of Object.entries(owner)) merged.set(name, value);
+      res.once('close', onClose);
+      response = await client.request({ params: merged, body, signal: abort.signal });
+    } catch (err) {
+      res.off('close', onClose);
+      if (abort.signal.aborted) return;
+      if (res.headersSent) {
+        res.destroy(err as Error);
+        return;
+      }
+      res.statusCode = statusFor(err);
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      res.end(`${res.statusCode === 502 ? 'Bad Gateway' : res.statusCode === 504 ? 'Gateway Timeout' : (err as Error).message}\n`);
+      return;
+    }
+    response.stderr.on('data', (chunk: Buffer) => onStderr(chunk.toString('utf8'), req));
+    res.statusCode = response.status;
+    res.statusMessage = response.statusText;
+    for (const [name, value] of Object.entries(response.headers)) {
+      if (!HOP_BY_HOP.has(name)) res.setHeader(name, value);
+    }
+    await new Promise<void>((done) => {
+      pipeline(response.body, res, () => {
+        res.off('close', onClose);
+        done();
+      });
+    });
+  };
+  return Object.assign(handler, {
+    client,
+    close: () => (ownClient ? client.close() : Promise.resolve()),
+  });
+}
