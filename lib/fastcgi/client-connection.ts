@@ -189,8 +189,12 @@ export class FastCgiClientConnection implements PoolConnection {
     try {
       info = peerInfoFrom(await this.getValues(MANAGEMENT_NAMES, this.options.probeTimeout));
     } catch {
-      if (this.closed) return;  // it hung up: the pool learns it from 'close'
       info = { multiplexes: false, maxRequests: null, maxConnections: null };
+      if (this.closed) {
+        // It hung up on GET_VALUES: the pool learns of the close; the next connection does not ask again.
+        this.options.onPeerInfo(info);
+        return;
+      }
     }
     if (this.closed) return;
     this.probed = true;

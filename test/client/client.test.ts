@@ -322,8 +322,8 @@ for (const codecName of ['native', 'js'] as const) {
   });
 
   describe(`FastCGI client against faulty peers (${codecName} codec)`, () => {
-    const peer = async (onRequest: Parameters<typeof fakeFastCgi>[0]): Promise<FakePeer> => {
-      const p = await fakeFastCgi(onRequest);
+    const peer = async (...args: Parameters<typeof fakeFastCgi>): Promise<FakePeer> => {
+      const p = await fakeFastCgi(...args);
       peers.push(p);
       return p;
     };
@@ -412,6 +412,21 @@ for (const codecName of ['native', 'js'] as const) {
       ac2.abort();
       await expect(r2.buffer()).rejects.toMatchObject({ name: 'AbortError' });
       await until(() => p.connections[1]?.destroyed === true || p.connections[1]?.readableEnded === true, 2000, 'the close');
+    });
+
+    it('works with a peer that ignores GET_VALUES, and with one that hangs up on it', async () => {
+      const answer = (r: { stdout(b: string): void; end(): void }): void => { r.stdout('\r\nhi'); r.end(); };
+      const silent = await peer(answer);
+      const a = newClient({ address: silent.port, probeTimeout: 100 });
+      expect(await (await a.request({ params: GET('/') })).text()).toBe('hi');
+      expect(await (await a.request({ params: GET('/') })).text()).toBe('hi');
+      expect(silent.connections.length).toBe(1);
+      const rude = await peer(answer, (socket) => socket.destroy());
+      const b = newClient({ address: rude.port, retryDelay: 0 });
+      // The first request may fail with the hang-up; from then on the client no longer asks.
+      await b.request({ params: GET('/') }).then((r) => r.text(), (e: unknown) => e);
+      expect(await (await b.request({ params: GET('/') })).text()).toBe('hi');
+      expect(await (await b.request({ params: GET('/') })).text()).toBe('hi');
     });
 
     it('does not crash on a body nobody listens to when its connection dies', async () => {

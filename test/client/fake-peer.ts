@@ -27,7 +27,8 @@ export interface FakePeer {
 }
 
 /** A FastCGI peer that calls `onRequest` once a request's PARAMS have ended. */
-export async function fakeFastCgi(onRequest: (r: FakeRequest) => void): Promise<FakePeer> {
+export async function fakeFastCgi(onRequest: (r: FakeRequest) => void,
+  onManagement: (socket: Socket, type: number) => void = () => {}): Promise<FakePeer> {
   const connections: Socket[] = [];
   const seen: { type: number; id: number }[] = [];
   const server: Server = createServer((socket) => {
@@ -36,6 +37,7 @@ export async function fakeFastCgi(onRequest: (r: FakeRequest) => void): Promise<
     const params = new Map<number, Buffer[]>();
     const reader = codec.createRecordReader((type, id, buf, offset, length) => {
       seen.push({ type, id });
+      if (id === 0) onManagement(socket, type);
       if (type === RecordType.BEGIN_REQUEST) params.set(id, []);
       if (type !== RecordType.PARAMS || !params.has(id)) return;
       if (length > 0) {
