@@ -55,18 +55,29 @@ export function encodeStream(core: CodecCore, type: number, requestId: number, p
     if (close) writeHeader(out, at, type, requestId, 0, 0);
     return [out];
   }
-  const records = Math.ceil(length / MAX_STREAM_RECORD) + (close ? 1 : 0);
-  const headers = Buffer.allocUnsafe(8 * records);
-  core.writeStreamHeaders(headers, 0, type, requestId, length, close);
+  // Three header shapes at most: the full record's (the same bytes for every full record, so one view serves
+  // them all: a Buffer view costs about 100 ns here and 1 MiB has 16 full records), the last part's, the end.
+  const fullRecords = Math.floor(length / MAX_STREAM_RECORD);
+  const part = length - fullRecords * MAX_STREAM_RECORD;
+  const pad = paddingFor(part);
+  const headers = Buffer.allocUnsafe(24);
   const pieces: Buffer[] = [];
-  let r = 0;
-  for (let at = 0; at < length; at += MAX_STREAM_RECORD, r++) {
-    const part = Math.min(MAX_STREAM_RECORD, length - at);
-    pieces.push(headers.subarray(8 * r, 8 * r + 8), payload.subarray(at, at + part));
-    const pad = paddingFor(part);
+  if (fullRecords > 0) {
+    writeHeader(headers, 0, type, requestId, MAX_STREAM_RECORD, 0);
+    const fullHeader = headers.subarray(0, 8);
+    for (let r = 0, at = 0; r < fullRecords; r++, at += MAX_STREAM_RECORD) {
+      pieces.push(fullHeader, payload.subarray(at, at + MAX_STREAM_RECORD));
+    }
+  }
+  if (part > 0) {
+    writeHeader(headers, 8, type, requestId, part, pad);
+    pieces.push(headers.subarray(8, 16), fullRecords === 0 ? payload : payload.subarray(length - part));
     if (pad !== 0) pieces.push(PADDING[pad]);
   }
-  if (close) pieces.push(headers.subarray(8 * r, 8 * r + 8));
+  if (close) {
+    writeHeader(headers, 16, type, requestId, 0, 0);
+    pieces.push(headers.subarray(16, 24));
+  }
   return pieces;
 }
 
