@@ -21,6 +21,12 @@ export interface ResponseSink {
   writeStderr(chunk: Buffer): void;
   /** Ends the response (FastCGI: the closing STDOUT and STDERR records and END_REQUEST; SCGI: the close). */
   end(appStatus: number): void;
+  /**
+   * The response was cut off before its end: the web server must not take it for complete. FastCGI: the
+   * connection closes without END_REQUEST (END_REQUEST means complete whatever appStatus says), or, when
+   * other requests are in progress on it, END_REQUEST with appStatus 1. SCGI: the connection is reset.
+   */
+  abandon(): void;
 }
 
 /** What the consumer of an exchange (the HTTP layer) is told. */
@@ -152,6 +158,14 @@ export class Exchange {
 
   writeStderr(chunk: Buffer): void {
     if (!this.ended) this.sink.writeStderr(chunk);
+  }
+
+  /** Cuts the response where it stands (see ResponseSink.abandon); after the peer's abort it simply ends. */
+  abandon(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.abortReason !== null) this.sink.end(0);
+    else this.sink.abandon();
   }
 
   end(appStatus = 0): void {

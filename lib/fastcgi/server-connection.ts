@@ -79,6 +79,12 @@ class Request implements ResponseSink {
     this.conn.output(Buffer.concat(parts));
     this.conn.finish(this);
   }
+
+  abandon(): void {
+    if (this.done) return;
+    if (this.conn.size > 1) this.end(1);
+    else this.conn.cut(this);
+  }
 }
 
 export class FastCgiServerConnection {
@@ -122,6 +128,13 @@ export class FastCgiServerConnection {
   drainAndClose(): void {
     this.closing = true;
     if (this.requests.size === 0) this.endSocket();
+  }
+
+  /** Closes the connection under a response that was cut off (its only request): no END_REQUEST. */
+  cut(r: Request): void {
+    this.finish(r);
+    this.out.flush();
+    this.socket.destroy();
   }
 
   /** Aborts every request in progress and closes the connection now. */

@@ -117,12 +117,15 @@ export class ExchangeSocket extends EventEmitter {
     return this;
   }
 
-  /** Ends the response where it stands (FastCGI: END_REQUEST now) and closes the socket for its users. */
+  /**
+   * Closes the socket for its users. A response not yet ended is cut where it stands, and the web server is
+   * told it is incomplete (Exchange.abandon); after a complete response this changes nothing.
+   */
   destroy(err?: Error): this {
     if (this.destroyed) return this;
     this.destroyed = true;
     this.writable = false;
-    this.exchange.end(0);
+    this.exchange.abandon();
     const cbs = this.waiting.concat(this.pending);
     this.waiting = [];
     this.pending = [];

@@ -135,6 +135,15 @@ export class ScgiServerConnection implements ResponseSink {
     this.socket.end();
   }
 
+  /** A cut response: the connection is reset rather than closed, so the web server sees an error, not an end. */
+  abandon(): void {
+    if (this.done) return;
+    this.done = true;
+    this.release();
+    this.out.flush();
+    this.socket.resetAndDestroy();
+  }
+
   private refuse(status: number, err: Error): void {
     this.server.onError(err);
     const reason = status === 413 ? 'Payload Too Large' : status === 431 ? 'Request Header Fields Too Large'

@@ -295,16 +295,42 @@ describe('handler errors', () => {
     await expectServes(r, c, 2);
   });
 
-  it('a handler that throws after sending headers has its response cut, and END_REQUEST still comes', async () => {
+  it('a handler that throws after sending headers has its response cut: no END_REQUEST, the connection closes', async () => {
+    // END_REQUEST would tell the web server the response is complete, whatever appStatus says: a cut response
+    // must end with the connection instead, so that the web server reports it (nginx: "upstream prematurely closed").
     const r = await startRouted({}, {
       '/half': async (_q, res) => { res.writeHead(200); res.write('partial'); await sleep(5); throw new Error('mid-body'); },
     });
     const c = await r.client();
     c.send(request(1, { uri: '/half' }));
-    const res = await c.response(1);
-    expect(res.protocolStatus).toBe(PS.REQUEST_COMPLETE);
-    expect(parseCgi(res.stdout).status).toBe(200);
-    await expectServes(r, c, 2);
+    await c.waitClosed();
+    expect(c.partial(1)?.stdout.toString()).toContain('partial');
+    expect(c.partial(1)?.events).not.toContain('end');
+    expect((r.handlerErrors[0] as Error).message).toBe('mid-body');
+    await expectServes(r);
+  });
+
+  it('a cut response on a connection that carries other requests ends with appStatus 1; the others go on', async () => {
+    const r = await startRouted({}, {
+      '/half': async (_q, res) => { res.writeHead(200); res.write('partial'); await sleep(5); throw new Error('mid-body'); },
+      '/slow': async (_q, res) => { await sleep(40); res.end('slow done'); },
+    });
+    const c = await r.client();
+    c.send(request(2, { uri: '/slow' }), request(1, { uri: '/half' }));
+    const cut = await c.response(1);
+    expect(cut.appStatus).toBe(1);
+    const slow = await c.response(2);
+    expect([slow.appStatus, parseCgi(slow.stdout).body.toString()]).toEqual([0, 'slow done']);
+    await expectServes(r, c, 3);
+  });
+
+  it('res.destroy() before the end cuts the response the same way', async () => {
+    const r = await startRouted({}, { '/destroy': (_q, res) => { res.write('some'); setTimeout(() => res.destroy(), 5); } });
+    const c = await r.client();
+    c.send(request(1, { uri: '/destroy' }));
+    await c.waitClosed();
+    expect(c.partial(1)?.events).not.toContain('end');
+    await expectServes(r);
   });
 
   it('records for an unknown id (no BEGIN_REQUEST) are ignored', async () => {

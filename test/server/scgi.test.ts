@@ -120,6 +120,22 @@ describe.each(CODECS)('SCGI ($name codec)', ({ codec }) => {
     await expectScgiServes(r);
   });
 
+  it('a response cut after its headers resets the connection, so the web server cannot take it for complete', async () => {
+    const r = await startRouted({ codec, protocol: 'scgi' }, {
+      '/half': async (_q, res) => { res.writeHead(200); res.write('partial'); await sleep(5); throw new Error('mid-body'); },
+    });
+    const outcome = await withTimeout(new Promise<{ bytes: string; error: string | null }>((resolve) => {
+      const socket = connect(r.port, '127.0.0.1');
+      const parts: Buffer[] = [];
+      socket.on('data', (c: Buffer) => parts.push(c));
+      socket.on('error', (err: NodeJS.ErrnoException) => resolve({ bytes: Buffer.concat(parts).toString('latin1'), error: err.code ?? 'error' }));
+      socket.on('end', () => resolve({ bytes: Buffer.concat(parts).toString('latin1'), error: null }));
+      socket.write(encodeScgiHeader(0, [['REQUEST_METHOD', 'GET'], ['REQUEST_URI', '/half']]));
+    }), 3000, 'the cut response');
+    expect(outcome.error).toBe('ECONNRESET');
+    await expectScgiServes(r);
+  });
+
   it('a connection closed in the middle of the body aborts the request', async () => {
     let signal: AbortSignal | undefined;
     const r = await startRouted({ codec, protocol: 'scgi' }, { '/hold': (req) => { signal = req.signal; req.resume(); } });
