@@ -3,6 +3,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { chmodSync, fstatSync, lstatSync, unlinkSync } from 'node:fs';
+import cluster from 'node:cluster';
 import { connect, Server as NetServer, type Socket } from 'node:net';
 import { codec as defaultCodec, type Codec } from './codec/index.js';
 import { socketKind } from './codec/native.js';
@@ -96,25 +97,18 @@ export class Server extends EventEmitter {
     return this;
   }
 
-  /** A unix socket: a stale socket file (nobody listening) is replaced; a live one is an error. */
+  /**
+   * A unix socket: a stale socket file (nobody listening) is replaced; a live one is an error. In a cluster
+   * worker the primary owns the socket (and has made the path ready), so the path goes to net as it is.
+   */
   private listenPath(target: ListenOptions): void {
     const path = target.path!;
     const go = (): void => {
       if (target.mode !== undefined) this.socketMode = { path, mode: target.mode };
       this.net.listen({ path, backlog: target.backlog });
     };
-    let isSocket = false;
-    try { isSocket = lstatSync(path).isSocket(); } catch { return go(); }
-    if (!isSocket) return go(); // net reports EADDRINUSE for what is not ours to remove
-    const probe = connect(path);
-    probe.once('connect', () => {
-      probe.destroy();
-      this.emit('error', Object.assign(new Error(`${path} is in use by a live server`), { code: 'EADDRINUSE' }));
-    });
-    probe.once('error', () => {
-      try { unlinkSync(path); } catch { /* gone already */ }
-      go();
-    });
+    if (cluster.isWorker) return go();
+    prepareSocketPath(path).then(go, (err: Error) => this.emit('error', err));
   }
 
   address(): ReturnType<NetServer['address']> {
@@ -205,4 +199,25 @@ export function isListeningSocketFd(fd: number): boolean {
   }
   const kind = socketKind(fd);
   return kind === undefined ? true : kind === 'listening';
+}
+
+/**
+ * Makes a unix socket path ready to listen on: a stale socket file (nobody accepts on it) is removed; a live
+ * one is an EADDRINUSE error. Anything else at the path is left for net to refuse.
+ */
+export function prepareSocketPath(path: string): Promise<void> {
+  let isSocket = false;
+  try { isSocket = lstatSync(path).isSocket(); } catch { return Promise.resolve(); }
+  if (!isSocket) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      reject(Object.assign(new Error(`${path} is in use by a live server`), { code: 'EADDRINUSE' }));
+    });
+    probe.once('error', () => {
+      try { unlinkSync(path); } catch { /* gone already */ }
+      resolve();
+    });
+  });
 }
