@@ -217,6 +217,38 @@ for (const codecName of ['native', 'js'] as const) {
       expect(sha(await r.buffer())).toBe(sha(big));
     });
 
+    it('streams a request body with backpressure: a server that does not read it holds the source back', async () => {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => { release = r; });
+      const { port } = await serve({ codec }, async (_req, res) => { await gate; res.end('done'); });
+      const client = newClient({ address: port });
+      let produced = 0;
+      const source = new Readable({
+        read() {
+          if (produced >= 256 << 20) { this.push(null); return; }
+          produced += 65536;
+          this.push(Buffer.alloc(65536));
+        },
+      });
+      const pending = client.request({ params: POST('/'), body: source });
+      await sleep(300);
+      // The server holds 64 KiB unread and stops reading; the socket buffers hold a few MiB more; not 256 MiB.
+      expect(produced).toBeLessThan(16 << 20);
+      expect(source.isPaused() || source.readableLength > 0).toBe(true);
+      release();
+      expect(await (await pending).text()).toBe('done');
+    });
+
+    it('closes a connection left unused for idleTimeout', async () => {
+      let closed = 0;
+      const { port, server } = await serve({ codec }, (_q, res) => res.end('x'));
+      server.on('connection', (socket: import('node:net').Socket) => socket.on('close', () => closed++));
+      const client = newClient({ address: port, idleTimeout: 100 });
+      expect(await (await client.request({ params: GET('/') })).text()).toBe('x');
+      expect(client.stats.connections).toBe(1);
+      await until(() => client.stats.connections === 0 && closed === 1, 2000, 'the idle connection closed');
+    });
+
     it('a body destroyed early cancels the request, and the connection stays usable', async () => {
       let closedEarly = 0;
       const { port, connections } = await serve({ codec }, (req, res) => {

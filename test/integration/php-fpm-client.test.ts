@@ -201,6 +201,14 @@ describe('PHP gateway through Express', () => {
     expect(seen.SCRIPT_FILENAME).toBe(join(fpm.docroot, 'headers.php'));
   });
 
+  it('never lets a request set PHP_VALUE or PHP_ADMIN_VALUE', async () => {
+    const r = await get('/ini.php', { headers: {
+      'PHP-Value': 'auto_prepend_file=/etc/passwd', 'PHP-Admin-Value': 'auto_prepend_file=/etc/passwd',
+      PHP_VALUE: 'auto_prepend_file=/etc/passwd',
+    } });
+    expect(r.body.toString()).toBe('|none|none');
+  });
+
   it('streams a POST body through, byte-exact, and a chunked one too', async () => {
     const body = randomBytes(1 << 20);
     const r = await get('/echo.php', { method: 'POST', body, headers: { 'Content-Type': 'application/octet-stream' } });
