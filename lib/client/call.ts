@@ -33,6 +33,11 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Longest wait for the peer's next bytes while the request runs, in ms (default: the client's). */
   timeout?: number;
+  /**
+   * How param strings become bytes: 'utf8' (default), or 'latin1' for strings that hold bytes one per char
+   * (what node:http gives for header values and URLs, so they pass on byte-exact).
+   */
+  paramsEncoding?: 'utf8' | 'latin1';
 }
 
 /** What a protocol connection does for a call it carries. */
@@ -92,6 +97,7 @@ const enum State { Queued, Running, Done }
 
 export class ClientCall {
   readonly params: [string, PairPart][];
+  readonly paramsEncoding: 'utf8' | 'latin1';
   readonly body: Buffer | Readable | null;
   readonly data: Buffer | Readable | null;
   readonly role: number;
@@ -104,8 +110,8 @@ export class ClientCall {
   answered = false;
   /** The connection stopped reading for this call's unread body. */
   holding = false;
-  /** Called once when the call is over, whatever the outcome (the pool takes it out of its books). */
-  onDone: (() => void) | null = null;
+  /** Called once when the call is over, whatever the outcome (the pool takes it out of its books); `queued` when it never started. */
+  onDone: ((queued: boolean) => void) | null = null;
   /** For the client's 'stderr' event. */
   onStderr: ((chunk: Buffer, call: ClientCall) => void) | null = null;
 
@@ -117,7 +123,9 @@ export class ClientCall {
   private head: Buffer | null = null;
   private headLength = 0;
   private readonly bodyStream: Readable;
-  private readonly stderrStream: Readable;
+  /** Made when STDERR first arrives or is first asked for: most responses have none. */
+  private stderrStream: Readable | null = null;
+  private stderrEnded = false;
   private stderrHeld = 0;
   private timer: NodeJS.Timeout | null = null;
   private readonly timeout: number;
@@ -136,6 +144,9 @@ export class ClientCall {
     this.data = toBody(options.data);
     this.replayable = !(this.body instanceof Readable) && !(this.data instanceof Readable);
     this.params = normaliseParams(options.params, this.body instanceof Buffer ? this.body.length : null);
+    const encoding = options.paramsEncoding ?? 'utf8';
+    if (encoding !== 'utf8' && encoding !== 'latin1') throw new TypeError(`paramsEncoding must be 'utf8' or 'latin1'`);
+    this.paramsEncoding = encoding;
     this.timeout = options.timeout ?? limits.timeout;
     this.promise = new Promise((resolve, reject) => { this.resolve = resolve; this.reject = reject; });
     this.bodyStream = new Readable({ read: () => this.readMore(), highWaterMark: limits.bodyBufferBytes });
@@ -143,7 +154,6 @@ export class ClientCall {
     // A failed body keeps its error for whoever reads it later (for await, pipeline, 'error' listeners), but a
     // response nobody reads must not crash the process with an unhandled 'error' event.
     this.bodyStream.on('error', () => {});
-    this.stderrStream = new Readable({ read: () => { this.stderrHeld = 0; } });
     this.signal = options.signal;
     if (this.signal !== undefined) {
       if (this.signal.aborted) queueMicrotask(this.onAbort);
@@ -223,7 +233,7 @@ export class ClientCall {
     }
     const rest = end - have;  // where the body starts within this piece
     this.head = null;
-    this.response = new ClientResponse(head, this.bodyStream, this.stderrStream, this.carrier!.addressText);
+    this.response = new ClientResponse(head, this.bodyStream, () => this.stderrReadable(), this.carrier!.addressText);
     this.resolve(this.response);
     return rest < length ? this.pushBody(buf.subarray(offset + rest, offset + length)) : true;
   }
@@ -237,7 +247,7 @@ export class ClientCall {
     this.onStderr?.(chunk, this);
     if (this.stderrHeld + length <= this.limits.maxStderrBytes) {
       this.stderrHeld += length;
-      this.stderrStream.push(chunk);
+      this.stderrReadable().push(chunk);
     }
   }
 
@@ -252,7 +262,7 @@ export class ClientCall {
     this.response.appStatus = appStatus;
     this.finish();
     this.bodyStream.push(null);
-    this.stderrStream.push(null);
+    this.endStderr();
   }
 
   /** The call failed (connection lost, peer refused, bad response). */
@@ -261,7 +271,7 @@ export class ClientCall {
     this.finish();
     if (this.response === null) this.reject(err);
     else this.bodyStream.destroy(err);
-    this.stderrStream.push(null);
+    this.endStderr();
   }
 
   /** Stops the call (abort, timeout, bad response): cancelled on the wire, then failed with `err`. */
@@ -321,7 +331,21 @@ export class ClientCall {
     source.resume();
   }
 
+  /** The STDERR stream (made on first use). */
+  stderrReadable(): Readable {
+    if (this.stderrStream === null) {
+      this.stderrStream = new Readable({ read: () => { this.stderrHeld = 0; } });
+      if (this.stderrEnded) this.stderrStream.push(null);
+    }
+    return this.stderrStream;
+  }
+
   // --- internals
+
+  private endStderr(): void {
+    this.stderrEnded = true;
+    this.stderrStream?.push(null);
+  }
 
   private stopPumps(): void {
     for (const p of this.pumps.splice(0)) p.stop();
@@ -355,13 +379,14 @@ export class ClientCall {
   }
 
   private finish(): void {
+    const queued = this.state === State.Queued;
     this.state = State.Done;
     this.clearTimer();
     this.stopPumps();
     this.signal?.removeEventListener('abort', this.onAbort);
     const done = this.onDone;
     this.onDone = null;
-    done?.();
+    done?.(queued);
   }
 }
 

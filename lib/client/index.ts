@@ -111,15 +111,22 @@ abstract class BaseClient extends EventEmitter {
    * streams. Rejects with a ClientError (connection, timeout, abort, queue, refusal) or a BadResponseError.
    */
   request(options: RequestOptions): Promise<ClientResponse> {
-    let call: ClientCall;
     try {
-      call = new ClientCall(options, this.limits);
+      return this.startCall(options).promise;
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * @internal The call behind a request: for the PHP gateway, which cancels it with `call.abort(err)` when its
+   * HTTP client goes away, without an AbortController per request. Throws on bad options.
+   */
+  startCall(options: RequestOptions): ClientCall {
+    const call = new ClientCall(options, this.limits);
     call.onStderr = this.stderrHook;
     this.pool.submit(call);
-    return call.promise;
+    return call;
   }
 
   /** Open connections and waiting calls, for monitoring. */

@@ -105,7 +105,7 @@ export class Pool {
       return;
     }
     this.inFlight++;
-    call.onDone = () => this.callDone(call);
+    call.onDone = (queued) => this.callDone(call, queued);
     this.queue.push(call);
     this.dispatch();
   }
@@ -144,9 +144,12 @@ export class Pool {
     return false;
   }
 
-  private callDone(call: ClientCall): void {
-    const at = this.queue.indexOf(call);
-    if (at !== -1) this.queue.splice(at, 1);
+  private callDone(call: ClientCall, queued: boolean): void {
+    // Only a call that ends while waiting (abort, timeout) is still in the queue; a started one never is.
+    if (queued) {
+      const at = this.queue.indexOf(call);
+      if (at !== -1) this.queue.splice(at, 1);
+    }
     this.inFlight--;
     this.settleClose();
   }

@@ -18,7 +18,20 @@ export interface ResponseHead {
   rawHeaders: string[];
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** RFC 9110 token characters, by char code. */
+const TOKEN_CHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~") TOKEN_CHAR[c.charCodeAt(0)] = 1;
+for (let c = 48; c < 58; c++) TOKEN_CHAR[c] = 1;
+for (let c = 65; c < 91; c++) TOKEN_CHAR[c] = TOKEN_CHAR[c + 32] = 1;
+
+function isToken(text: string, from: number, to: number): boolean {
+  if (from >= to) return false;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || TOKEN_CHAR[c] === 0) return false;
+  }
+  return true;
+}
 
 /**
  * Finds the blank line that ends a header block in `buf[0, length)`, starting the search at `from`.
@@ -40,15 +53,23 @@ export function parseResponseHead(text: string): ResponseHead {
   const headers: Record<string, string | string[]> = Object.create(null);
   const rawHeaders: string[] = [];
   let status = 200, statusText = '', statusSeen = false, location = false;
-  for (const raw of text.split('\n')) {
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (line === '') continue;
-    const colon = line.indexOf(':');
-    const name = colon > 0 ? line.slice(0, colon).trim() : '';
-    if (!TOKEN.test(name)) {
-      throw new BadResponseError('ERR_CGIWIRE_BAD_RESPONSE_HEADER', `the response header line ${JSON.stringify(line.slice(0, 80))} is not "Name: value"`);
+  for (let at = 0; at < text.length;) {
+    let eol = text.indexOf('\n', at);
+    if (eol === -1) eol = text.length;
+    const lineEnd = eol > at && text.charCodeAt(eol - 1) === 13 ? eol - 1 : eol;
+    const from = at;
+    at = eol + 1;
+    if (lineEnd === from) continue;
+    const colon = text.indexOf(':', from);
+    // Names as sent, but trimmed of the spaces some applications put before the colon.
+    let nameEnd = colon === -1 || colon > lineEnd ? -1 : colon;
+    while (nameEnd > from && (text.charCodeAt(nameEnd - 1) === 32 || text.charCodeAt(nameEnd - 1) === 9)) nameEnd--;
+    if (nameEnd <= from || !isToken(text, from, nameEnd)) {
+      throw new BadResponseError('ERR_CGIWIRE_BAD_RESPONSE_HEADER',
+        `the response header line ${JSON.stringify(text.slice(from, Math.min(lineEnd, from + 80)))} is not "Name: value"`);
     }
-    const value = line.slice(colon + 1).trim();
+    const name = text.slice(from, nameEnd);
+    const value = text.slice(colon + 1, lineEnd).trim();
     const key = name.toLowerCase();
     if (key === 'status') {
       const m = /^(\d{3})(?:\s+(.*))?$/.exec(value);
@@ -85,11 +106,17 @@ export class ClientResponse implements ResponseHead {
   /** FastCGI END_REQUEST's appStatus, once the body has ended (SCGI: 0). */
   appStatus: number | null = null;
 
-  constructor(head: ResponseHead, readonly body: Readable, readonly stderr: Readable, readonly address: string) {
+  constructor(head: ResponseHead, readonly body: Readable, private readonly stderrStream: () => Readable,
+    readonly address: string) {
     this.status = head.status;
     this.statusText = head.statusText;
     this.headers = head.headers;
     this.rawHeaders = head.rawHeaders;
+  }
+
+  /** What the application wrote to STDERR (FastCGI), as a stream that ends with the response. */
+  get stderr(): Readable {
+    return this.stderrStream();
   }
 
   /** The whole body in one Buffer. */

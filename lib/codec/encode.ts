@@ -201,6 +201,69 @@ export function encodePairBody(pairs: Iterable<readonly [PairPart, PairPart]>, e
 export function encodeParams(requestId: number, pairs: Iterable<readonly [PairPart, PairPart]>, close = true,
   encoding: BufferEncoding = 'utf8'): Buffer {
   checkInt('requestId', requestId, 65535);
+  // The usual case, all pairs in one record: sized first, then written straight into the record (no Buffer
+  // per name and value: a client sends this once per request).
+  const parts: PairPart[] = [];
+  const lengths: number[] = [];
+  let total = 0;
+  let allStrings = true;
+  for (const [name, value] of pairs) {
+    if (typeof name !== 'string' || typeof value !== 'string') allStrings = false;
+    const n = typeof name === 'string' ? Buffer.byteLength(name, encoding) : name.byteLength;
+    const v = typeof value === 'string' ? Buffer.byteLength(value, encoding) : value.byteLength;
+    if (n > 0x7fffffff || v > 0x7fffffff) throw rangeError('pair length', Math.max(n, v), 0x7fffffff);
+    parts.push(name, value);
+    lengths.push(n, v);
+    total += lengthSize(n) + lengthSize(v) + n + v;
+  }
+  if (total <= MAX_STREAM_RECORD) {
+    const pad = paddingFor(total);
+    const out = Buffer.allocUnsafe((total > 0 ? 8 + total + pad : 0) + (close ? 8 : 0));
+    let at = 0;
+    if (total > 0 && encoding === 'latin1' && allStrings) {
+      // One char per byte: the whole body, length prefixes included, goes in with one write.
+      writeHeader(out, 0, RecordType.PARAMS, requestId, total, pad);
+      let text = '';
+      for (let i = 0; i < parts.length; i += 2) text += lengthChars(lengths[i]) + lengthChars(lengths[i + 1]) + parts[i] + parts[i + 1];
+      out.write(text, 8, total, 'latin1');
+      at = 8 + total;
+      out.fill(0, at, at + pad);
+      at += pad;
+    } else if (total > 0) {
+      writeHeader(out, 0, RecordType.PARAMS, requestId, total, pad);
+      at = 8;
+      for (let i = 0; i < parts.length; i += 2) {
+        at = writeLength(out, at, lengths[i]);
+        at = writeLength(out, at, lengths[i + 1]);
+        at = writePart(out, at, parts[i], lengths[i], encoding);
+        at = writePart(out, at, parts[i + 1], lengths[i + 1], encoding);
+      }
+      out.fill(0, at, at + pad);
+      at += pad;
+    }
+    if (close) writeHeader(out, at, RecordType.PARAMS, requestId, 0, 0);
+    return out;
+  }
+  return encodeParamsInRecords(requestId, parts, close, encoding);
+}
+
+/** A pair length as latin1 chars: one below 128, else four with the high bit set (FastCGI 1.0, 3.4). */
+function lengthChars(n: number): string {
+  if (n < 128) return String.fromCharCode(n);
+  return String.fromCharCode(0x80 | (n >>> 24), (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+}
+
+function writePart(out: Buffer, at: number, part: PairPart, length: number, encoding: BufferEncoding): number {
+  if (length === 0) return at;
+  if (typeof part === 'string') out.write(part, at, length, encoding);
+  else out.set(part, at);
+  return at + length;
+}
+
+/** Params larger than one record: laid out so that no pair is split unless it is larger than a record. */
+function encodeParamsInRecords(requestId: number, parts: PairPart[], close: boolean, encoding: BufferEncoding): Buffer {
+  const pairs: [PairPart, PairPart][] = [];
+  for (let i = 0; i < parts.length; i += 2) pairs.push([parts[i], parts[i + 1]]);
   const encoded: Buffer[] = [];
   for (const pair of pairs) encoded.push(encodePairBody([pair], encoding));
   // Lay out records: [start, length] of each record's content within the concatenated pairs.

@@ -142,7 +142,7 @@ export class FastCgiClientConnection implements PoolConnection {
     call.attach(this);
     const begin = encodeBeginRequest(id, call.role, KEEP_CONN);
     this.output(begin);
-    this.output(encodeParams(id, call.params, true));
+    this.output(encodeParams(id, call.params, true, call.paramsEncoding));
     const stdin = this.sink(call, id, RecordType.STDIN);
     if (call.role === 3) call.pump(call.body, stdin, () => call.pump(call.data, this.sink(call, id, RecordType.DATA)));
     else call.pump(call.role === 2 ? null : call.body, stdin);

@@ -85,7 +85,12 @@ export class ScgiClientConnection implements PoolConnection {
     let header: Buffer;
     try {
       const length = contentLength(call);
-      header = encodeScgiHeader(length, call.params.map(([n, v]) => [n, typeof v === 'string' ? v : Buffer.from(v).toString('latin1')] as const));
+      // Bytes given as a Buffer pass through as latin1, one char per byte; strings in the call's encoding.
+      const latin1 = call.paramsEncoding === 'latin1';
+      header = encodeScgiHeader(length, call.params.map(([n, v]) => [
+        latin1 ? n : Buffer.from(n, 'utf8').toString('latin1'),
+        typeof v !== 'string' ? Buffer.from(v).toString('latin1') : latin1 ? v : Buffer.from(v, 'utf8').toString('latin1'),
+      ] as const), 'latin1');
     } catch (err) {
       call.fail(err as Error);
       this.destroy();

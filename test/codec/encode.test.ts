@@ -154,6 +154,23 @@ describe.each(CODECS)('$name codec: encodeParams', ({ codec }) => {
     }
   });
 
+  test('strings in latin1 (one char per byte) and utf8 give the bytes encodePairBody gives, lengths of every size', () => {
+    const latin = [['A', ''], ['QUERY', 'a=\u00e9&b=\u00ff'], ['LONG', 'x'.repeat(127)], ['LONGER', '\u00e9'.repeat(128)],
+      ['N'.repeat(130), 'v'.repeat(70000 - 200)]] as [string, string][];
+    for (const encoding of ['latin1', 'utf8'] as const) {
+      const pairs = latin.slice(0, 4);
+      const bytes = encodeParams(3, pairs, true, encoding);
+      const { records, rest } = parseRecords(bytes);
+      expect(rest).toBe(0);
+      expect(Buffer.concat(records.map((r) => r.content)).equals(encodePairBody(pairs, encoding))).toBe(true);
+    }
+    // Past one record the pairs are laid out over several, in either encoding.
+    const big = encodeParams(3, latin, true, 'latin1');
+    const { records } = parseRecords(big);
+    expect(Buffer.concat(records.map((r) => r.content)).equals(encodePairBody(latin, 'latin1'))).toBe(true);
+    expect(records.length).toBe(4);  // the small pairs, the big pair cut in two, the end
+  });
+
   test('a pair larger than one record is cut, because it must be, and still round-trips', () => {
     const big = Buffer.alloc(150000, 0x61);
     const bytes = encodeParams(1, [['SMALL', 'x'], ['BIG', big], ['AFTER', 'y']]);

@@ -248,6 +248,21 @@ describe('PHP gateway through Express', () => {
     expect(stderr.join('')).toContain('php error_log line');
   });
 
+  it('reuses a path\'s script mapping for scriptCacheMs, then looks again', async () => {
+    const late = join(fpm.docroot, 'late.php');
+    rmSync(late, { force: true });
+    try {
+      expect((await get('/late.php')).status).toBe(404);
+      writeFileSync(late, '<?php echo "late";');
+      chmodSync(late, 0o644);
+      expect((await get('/late.php')).status).toBe(404);  // the miss is still cached
+      await sleep(1100);
+      expect((await get('/late.php')).body.toString()).toBe('late');
+    } finally {
+      rmSync(late, { force: true });
+    }
+  });
+
   it('answers 502 when PHP-FPM is not there', async () => {
     const dead = phpFpm({ root: fpm.docroot, address: join(tmpdir(), 'cgiwire-no-such.sock') });
     const server = httpServer(dead);
