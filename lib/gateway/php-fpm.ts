@@ -69,6 +69,14 @@ class MappingError extends Error {
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
 
+/** A text's UTF-8 bytes as a latin1 string (one char per byte); ASCII comes back as it is. */
+function utf8Bytes(text: string): string {
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) >= 0x80) return Buffer.from(text, 'utf8').toString('latin1');
+  }
+  return text;
+}
+
 function isFile(path: string): boolean {
   try {
     // No exception for the common miss (ENOENT); ENOTDIR and the like still throw.
@@ -220,19 +228,22 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
         https: (req.socket as { encrypted?: boolean }).encrypted === true,
         contentLength: chunked ? (body as Buffer).length : declared !== undefined ? Number(declared) : null,
       });
-      const scriptName = mount + mapping.scriptName;
+      // Params go out in latin1, one char per byte: what node:http gives (headers, the URL) passes on as it
+      // came; decoded paths and file names, which are text, are turned into their UTF-8 bytes first.
+      const scriptName = mount + utf8Bytes(mapping.scriptName);
+      const pathInfo = utf8Bytes(mapping.pathInfo);
+      const rootBytes = utf8Bytes(root);
       params.push(
-        ['SCRIPT_FILENAME', mapping.scriptFilename],
+        ['SCRIPT_FILENAME', utf8Bytes(mapping.scriptFilename)],
         ['SCRIPT_NAME', scriptName],
-        ['DOCUMENT_ROOT', root],
-        ['DOCUMENT_URI', scriptName + mapping.pathInfo],
+        ['DOCUMENT_ROOT', rootBytes],
+        ['DOCUMENT_URI', scriptName + pathInfo],
         ['REDIRECT_STATUS', '200'],
       );
-      if (mapping.pathInfo !== '') params.push(['PATH_INFO', mapping.pathInfo], ['PATH_TRANSLATED', root + mapping.pathInfo]);
+      if (pathInfo !== '') params.push(['PATH_INFO', pathInfo], ['PATH_TRANSLATED', rootBytes + pathInfo]);
       const merged = new Map(params);
-      for (const [name, value] of Object.entries(owner)) merged.set(name, value);
-      res.once('close', onClose);
-      call = client.startCall({ params: merged, body });
+      for (const [name, value] of Object.entries(owner)) merged.set(utf8Bytes(name), utf8Bytes(value));
+      call = client.startCall({ params: merged, body, paramsEncoding: 'latin1' });
       const clientHook = call.onStderr;
       call.onStderr = (chunk, c) => {
         clientHook?.(chunk, c);

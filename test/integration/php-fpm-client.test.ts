@@ -201,6 +201,12 @@ describe('PHP gateway through Express', () => {
     expect(seen.SCRIPT_FILENAME).toBe(join(fpm.docroot, 'headers.php'));
   });
 
+  it('passes header bytes on as they came (UTF-8 in a header stays UTF-8)', async () => {
+    const utf8AsSent = Buffer.from('café ☕', 'utf8').toString('latin1');  // node writes one byte per char
+    const r = await get('/headers.php', { headers: { 'X-Test': utf8AsSent } });
+    expect(JSON.parse(r.body.toString()).HTTP_X_TEST).toBe('café ☕');
+  });
+
   it('never lets a request set PHP_VALUE or PHP_ADMIN_VALUE', async () => {
     const r = await get('/ini.php', { headers: {
       'PHP-Value': 'auto_prepend_file=/etc/passwd', 'PHP-Admin-Value': 'auto_prepend_file=/etc/passwd',
