@@ -206,11 +206,13 @@ export function encodeParams(requestId: number, pairs: Iterable<readonly [PairPa
   const parts: PairPart[] = [];
   const lengths: number[] = [];
   let total = 0;
-  let allStrings = true;
+  // True while every part is a string whose bytes are its char codes (latin1, or ASCII in UTF-8): then the
+  // whole body goes in with one write.
+  let oneWrite = encoding === 'latin1' || encoding === 'utf8';
   for (const [name, value] of pairs) {
-    if (typeof name !== 'string' || typeof value !== 'string') allStrings = false;
     const n = typeof name === 'string' ? Buffer.byteLength(name, encoding) : name.byteLength;
     const v = typeof value === 'string' ? Buffer.byteLength(value, encoding) : value.byteLength;
+    if (typeof name !== 'string' || typeof value !== 'string' || n !== name.length || v !== value.length) oneWrite = false;
     if (n > 0x7fffffff || v > 0x7fffffff) throw rangeError('pair length', Math.max(n, v), 0x7fffffff);
     parts.push(name, value);
     lengths.push(n, v);
@@ -220,8 +222,8 @@ export function encodeParams(requestId: number, pairs: Iterable<readonly [PairPa
     const pad = paddingFor(total);
     const out = Buffer.allocUnsafe((total > 0 ? 8 + total + pad : 0) + (close ? 8 : 0));
     let at = 0;
-    if (total > 0 && encoding === 'latin1' && allStrings) {
-      // One char per byte: the whole body, length prefixes included, goes in with one write.
+    if (total > 0 && oneWrite) {
+      // One char per byte: the whole body, length prefixes included, goes in with one latin1 write.
       writeHeader(out, 0, RecordType.PARAMS, requestId, total, pad);
       let text = '';
       for (let i = 0; i < parts.length; i += 2) text += lengthChars(lengths[i]) + lengthChars(lengths[i + 1]) + parts[i] + parts[i + 1];
