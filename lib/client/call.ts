@@ -204,9 +204,14 @@ export class ClientCall {
     this.answered = true;
     this.timer?.refresh();
     if (this.response !== null) return this.pushBody(buf.subarray(offset, offset + length));
-    // Gather the header block (bounded: CVE-2014-3583 was a header that never ends).
     const max = this.limits.maxHeaderBytes;
     const have = this.headLength;
+    if (have === 0) {
+      // The usual case: the whole header block is in the first piece; read it there, with no copy.
+      const end = findHeadEnd(buf, offset, offset, offset + Math.min(length, max + 4));
+      if (end !== -1) return this.haveHead(buf.toString('latin1', offset, end), buf, end, offset + length);
+    }
+    // Gather the header block (bounded: CVE-2014-3583 was a header that never ends).
     const take = Math.min(length, max + 4 - have);
     if (this.head === null) this.head = Buffer.allocUnsafe(Math.min(max + 4, Math.max(1024, take)));
     if (have + take > this.head.length) {
@@ -216,7 +221,7 @@ export class ClientCall {
     }
     buf.copy(this.head, have, offset, offset + take);
     this.headLength = have + take;
-    const end = findHeadEnd(this.head, Math.max(0, have - 2), this.headLength);
+    const end = findHeadEnd(this.head, 0, Math.max(0, have - 2), this.headLength);
     if (end === -1) {
       if (this.headLength >= max) {
         this.abort(new BadResponseError('ERR_CGIWIRE_RESPONSE_HEADER_TOO_LARGE',
@@ -224,18 +229,25 @@ export class ClientCall {
       }
       return true;
     }
+    const text = this.head.toString('latin1', 0, end);
+    this.head = null;
+    // The body starts `end - have` bytes into this piece.
+    return this.haveHead(text, buf, offset + end - have, offset + length);
+  }
+
+  /** The header block is complete: the response is made, and what follows it in the piece is body. */
+  private haveHead(text: string, buf: Buffer, bodyStart: number, pieceEnd: number): boolean {
     let head;
     try {
-      head = parseResponseHead(this.head.toString('latin1', 0, end));
+      head = parseResponseHead(text);
     } catch (err) {
       this.abort(err as Error);
       return true;
     }
-    const rest = end - have;  // where the body starts within this piece
-    this.head = null;
+    this.headLength = text.length;
     this.response = new ClientResponse(head, this.bodyStream, () => this.stderrReadable(), this.carrier!.addressText);
     this.resolve(this.response);
-    return rest < length ? this.pushBody(buf.subarray(offset + rest, offset + length)) : true;
+    return bodyStart < pieceEnd ? this.pushBody(buf.subarray(bodyStart, pieceEnd)) : true;
   }
 
   /** A piece of STDERR: kept in the stderr stream up to maxStderrBytes unread, and reported to the client. */

@@ -34,16 +34,16 @@ function isToken(text: string, from: number, to: number): boolean {
 }
 
 /**
- * Finds the blank line that ends a header block in `buf[0, length)`, starting the search at `from`.
- * Returns the offset of the first body byte, or -1. Lines end with LF or CRLF (RFC 3875, 6.3).
+ * Finds the blank line that ends a header block starting at `buf[start]`, in `buf[start, end)`, searching from
+ * `from` (>= start). Returns the index of the first body byte, or -1. Lines end with LF or CRLF (RFC 3875, 6.3).
  */
-export function findHeadEnd(buf: Buffer, from: number, length: number): number {
+export function findHeadEnd(buf: Buffer, start: number, from: number, end: number): number {
   // An empty header block: the blank line is the first line.
-  if (from === 0 && length > 0 && buf[0] === 10) return 1;
-  if (from === 0 && length > 1 && buf[0] === 13 && buf[1] === 10) return 2;
-  for (let i = buf.indexOf(10, from); i !== -1 && i < length; i = buf.indexOf(10, i + 1)) {
-    if (i + 1 < length && buf[i + 1] === 10) return i + 2;
-    if (i + 2 < length && buf[i + 1] === 13 && buf[i + 2] === 10) return i + 3;
+  if (from === start && end > start && buf[start] === 10) return start + 1;
+  if (from === start && end > start + 1 && buf[start] === 13 && buf[start + 1] === 10) return start + 2;
+  for (let i = buf.indexOf(10, from); i !== -1 && i < end; i = buf.indexOf(10, i + 1)) {
+    if (i + 1 < end && buf[i + 1] === 10) return i + 2;
+    if (i + 2 < end && buf[i + 1] === 13 && buf[i + 2] === 10) return i + 3;
   }
   return -1;
 }
@@ -121,6 +121,13 @@ export class ClientResponse implements ResponseHead {
 
   /** The whole body in one Buffer. */
   async buffer(): Promise<Buffer> {
+    const body = this.body;
+    // The response has ended and nobody has read from the body yet: it is all buffered; take it at once.
+    if (this.appStatus !== null && body.readableFlowing === null && !body.destroyed && !body.readableEnded) {
+      const whole = (body.read() as Buffer | null) ?? Buffer.alloc(0);
+      body.resume();  // lets 'end' (and 'close') come, as after any full read
+      return whole;
+    }
     const parts: Buffer[] = [];
     for await (const chunk of this.body) parts.push(chunk as Buffer);
     return Buffer.concat(parts);
