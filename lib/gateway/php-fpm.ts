@@ -216,7 +216,15 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
       }
       const declared = req.headers['content-length'];
       const chunked = declared === undefined && req.headers['transfer-encoding'] !== undefined;
-      const body = chunked ? await gatherBody(req, maxBufferedBody) : declared !== undefined && declared !== '0' ? req : null;
+      // A body middleware before this one (express.raw, body-parser) may have read the body already: its Buffer
+      // or string is sent instead; a body already read into anything else cannot be sent on.
+      const consumed = req.readableEnded && declared !== undefined && declared !== '0';
+      const parsed = (req as { body?: unknown }).body;
+      if (consumed && !Buffer.isBuffer(parsed) && typeof parsed !== 'string') {
+        throw new MappingError(500, 'the request body was read before the PHP gateway (put body parsers after it)');
+      }
+      const body = consumed ? Buffer.from(parsed as Buffer | string)
+        : chunked ? await gatherBody(req, maxBufferedBody) : declared !== undefined && declared !== '0' ? req : null;
       const params = requestParams({
         method: req.method ?? 'GET',
         url: (req as { originalUrl?: string }).originalUrl ?? url,
@@ -226,7 +234,7 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
         serverAddress: req.socket.localAddress,
         serverPort: req.socket.localPort,
         https: (req.socket as { encrypted?: boolean }).encrypted === true,
-        contentLength: chunked ? (body as Buffer).length : declared !== undefined ? Number(declared) : null,
+        contentLength: body instanceof Buffer ? body.length : declared !== undefined ? Number(declared) : null,
       });
       // Params go out in latin1, one char per byte: what node:http gives (headers, the URL) passes on as it
       // came; decoded paths and file names, which are text, are turned into their UTF-8 bytes first.

@@ -154,6 +154,13 @@ describe('PHP gateway through Express', () => {
     gateway = phpFpm({ root: fpm.docroot, address: fpm.socketPath, maxConnectionsPerAddress: 4, onStderr: (t) => stderr.push(t) });
     const app = express();
     app.get('/node', (_req, res) => { res.send('from node'); });
+    // A body parser ahead of the gateway for one path: the gateway sends what it read.
+    const raw = express.raw({ type: () => true });
+    app.use((req, res, next) => {
+      if (req.url !== '/parsed') return next();
+      req.url = '/echo.php';
+      raw(req, res, next);
+    });
     app.use(gateway);
     app.use((_req, res) => { res.status(404).send('express 404'); });
     http = httpServer(app);
@@ -205,6 +212,12 @@ describe('PHP gateway through Express', () => {
     const utf8AsSent = Buffer.from('café ☕', 'utf8').toString('latin1');  // node writes one byte per char
     const r = await get('/headers.php', { headers: { 'X-Test': utf8AsSent } });
     expect(JSON.parse(r.body.toString()).HTTP_X_TEST).toBe('café ☕');
+  });
+
+  it('sends a body a parser before it has already read', async () => {
+    const body = randomBytes(3000);
+    const r = await get('/parsed', { method: 'POST', body, headers: { 'Content-Type': 'application/octet-stream' } });
+    expect(sha(r.body)).toBe(sha(body));
   });
 
   it('never lets a request set PHP_VALUE or PHP_ADMIN_VALUE', async () => {
