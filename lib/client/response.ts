@@ -49,8 +49,15 @@ export function findHeadEnd(buf: Buffer, start: number, from: number, end: numbe
 }
 
 /** Reads a CGI header block (without its blank line) as latin1 text. Throws a BadResponseError. */
+/**
+ * Header maps: objects whose prototype has no properties (so no header name meets an inherited one, and
+ * `__proto__` is a plain key), made by a constructor so that they stay fast objects, not dictionaries.
+ */
+const HeaderMap = function HeaderMap() {} as unknown as new () => Record<string, string | string[]>;
+HeaderMap.prototype = Object.create(null);
+
 export function parseResponseHead(text: string): ResponseHead {
-  const headers: Record<string, string | string[]> = Object.create(null);
+  const headers = new HeaderMap();
   const rawHeaders: string[] = [];
   let status = 200, statusText = '', statusSeen = false, location = false;
   for (let at = 0; at < text.length;) {
