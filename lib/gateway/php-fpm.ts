@@ -270,17 +270,46 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
       res.end(`${res.statusCode === 502 ? 'Bad Gateway' : res.statusCode === 504 ? 'Gateway Timeout' : (err as Error).message}\n`);
       return;
     }
-    res.statusCode = response.status;
-    res.statusMessage = response.statusText;
-    for (const [name, value] of Object.entries(response.headers)) {
-      if (!HOP_BY_HOP.has(name)) res.setHeader(name, value);
+    // PHP's headers as one flat list for writeHead (node's fast path; they still override headers set before).
+    const raw = response.rawHeaders;
+    const flat: string[] = [];
+    let hasLength = false;
+    for (let i = 0; i < raw.length; i += 2) {
+      const lower = raw[i].toLowerCase();
+      if (HOP_BY_HOP.has(lower)) continue;
+      if (lower === 'content-length') hasLength = true;
+      flat.push(raw[i], raw[i + 1]);
     }
+    const status = response.status;
     // A response whose END_REQUEST came with its head (a small page) is complete: one write with its length
     // instead of chunked coding.
-    if (response.appStatus !== null && !res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')
-      && response.status >= 200 && response.status !== 204 && response.status !== 304) {
-      const whole = (response.body.read() as Buffer | null) ?? Buffer.alloc(0);
-      res.setHeader('Content-Length', whole.length);
+    const complete = response.appStatus !== null && !hasLength && !res.hasHeader('content-length')
+      && status >= 200 && status !== 204 && status !== 304;
+    const whole = complete ? (response.body.read() as Buffer | null) ?? Buffer.alloc(0) : null;
+    if (whole !== null) flat.push('Content-Length', String(whole.length));
+    try {
+      if (res.getHeaderNames().length === 0) res.writeHead(status, response.statusText, flat);
+      else {
+        // Headers set by middleware before: PHP's replace them by name, its repeated ones kept (setHeader with
+        // an array; writeHead's flat list would keep only the last of each here).
+        res.statusCode = status;
+        res.statusMessage = response.statusText;
+        for (const [name, value] of Object.entries(response.headers)) {
+          if (!HOP_BY_HOP.has(name)) res.setHeader(name, value);
+        }
+        if (whole !== null) res.setHeader('Content-Length', whole.length);
+        res.writeHead(status);
+      }
+    } catch (err) {
+      // A header node refuses (a bad character): the response cannot be passed on.
+      response.body.destroy();
+      res.off('close', onClose);
+      res.statusCode = 502;
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      res.end(`Bad Gateway: ${(err as Error).message}\n`);
+      return;
+    }
+    if (whole !== null) {
       res.off('close', onClose);
       res.end(whole);
       return;

@@ -282,6 +282,30 @@ describe('PHP gateway through Express', () => {
     }
   });
 
+  it('behind plain node:http passes status, repeated headers and the body', async () => {
+    const plain = phpFpm({ root: fpm.docroot, address: fpm.socketPath, maxConnectionsPerAddress: 2 });
+    const server = httpServer(plain);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const r = await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+        httpRequest(`http://127.0.0.1:${port}/headers.php`, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => { body += c; });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        }).on('error', reject).end();
+      });
+      expect(r.status).toBe(201);
+      expect(r.headers['set-cookie']).toEqual(['a=1', 'b=2']);
+      expect(r.headers['content-length']).toBe(String(Buffer.byteLength(r.body)));
+      expect(JSON.parse(r.body).SCRIPT_NAME).toBe('/headers.php');
+    } finally {
+      await plain.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
   it('answers 502 when PHP-FPM is not there', async () => {
     const dead = phpFpm({ root: fpm.docroot, address: join(tmpdir(), 'cgiwire-no-such.sock') });
     const server = httpServer(dead);
