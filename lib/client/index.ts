@@ -49,6 +49,13 @@ export interface FastCgiClientOptions extends ClientOptions {
   maxRequestsPerConnection?: number;
   /** Longest wait for the answer to GET_VALUES (ms; default 1000). */
   probeTimeout?: number;
+  /**
+   * With a peer that does not multiplex, once every connection allowed is busy: requests one kept connection
+   * may carry at once, the later ones sent ahead of the first one's answer (default 1: none). The peer must
+   * read the next request after answering one, as PHP-FPM does; only requests whose body is bytes go ahead
+   * (they can be sent again if the connection closes first). The PHP gateway uses 2.
+   */
+  pipeline?: number;
 }
 
 /** Where a 'stderr' event came from. */
@@ -150,6 +157,7 @@ export class Client extends BaseClient {
   private readonly multiplex: 'auto' | boolean;
   private readonly maxRequestsPerConnection: number;
   private readonly probeTimeout: number;
+  private readonly pipeline: number;
   /** What each address said of itself (GET_VALUES), by address text. */
   private readonly peers = new Map<string, PeerInfo>();
 
@@ -160,6 +168,7 @@ export class Client extends BaseClient {
     this.multiplex = m;
     this.maxRequestsPerConnection = Math.min(65535, Math.floor(positive('maxRequestsPerConnection', options.maxRequestsPerConnection, 100)));
     this.probeTimeout = positive('probeTimeout', options.probeTimeout, 1000);
+    this.pipeline = Math.min(16, Math.floor(positive('pipeline', options.pipeline, 1)));
   }
 
   protected connectTo(...[address, hooks]: Parameters<Connector>): FastCgiClientConnection {
@@ -174,6 +183,7 @@ export class Client extends BaseClient {
       peer,
       probeTimeout: this.probeTimeout,
       onPeerInfo: (info) => this.peers.set(key, info),
+      pipeline: this.pipeline,
     });
   }
 
@@ -214,7 +224,7 @@ export class Client extends BaseClient {
       }, {
         codec: this.codec, connectTimeout: this.connectTimeout, idleTimeout: this.idleTimeout,
         maxRequestsPerConnection: 1, peer: { multiplexes: false, maxRequests: null, maxConnections: null },
-        probeTimeout: timeout, onPeerInfo: () => {},
+        probeTimeout: timeout, onPeerInfo: () => {}, pipeline: 1,
       });
     });
   }

@@ -15,6 +15,11 @@ export interface PoolConnection extends CallCarrier {
   /** Connected, set up, and not closing. */
   readonly usable: boolean;
   start(call: ClientCall): void;
+  /**
+   * True when the connection, though at its capacity, may take `call` now, sent ahead of the answer to the
+   * one it carries (pipelining on a kept connection to a peer that does not multiplex).
+   */
+  canPipeline(call: ClientCall): boolean;
   /** Closes once idle. */
   close(): void;
   destroy(err?: Error): void;
@@ -195,8 +200,12 @@ export class Pool {
       // No room: open connections for the calls still waiting (beyond those already being opened).
       let waiting = this.queue.length;
       for (const b of this.backends) waiting -= b.opening;
-      if (waiting > 0) this.open(waiting);
-      return;
+      if (waiting > 0 && this.open(waiting) > 0) return;
+      // None can be opened: a call may be sent ahead on a kept connection, where that is allowed.
+      const ahead = this.pipelineFor(call);
+      if (ahead === null) return;
+      this.queue.shift();
+      ahead.start(call);
     }
   }
 
@@ -212,19 +221,36 @@ export class Pool {
     return null;
   }
 
-  private open(count: number): void {
+  /** A connection that may take `call` sent ahead (pipelining), the least busy first. */
+  private pipelineFor(call: ClientCall): PoolConnection | null {
+    for (const b of this.order()) {
+      let best: PoolConnection | null = null;
+      for (const c of b.connections) {
+        if (c.usable && c.canPipeline(call) && (best === null || c.active < best.active)) best = c;
+      }
+      if (best !== null) return best;
+    }
+    return null;
+  }
+
+  /** Opens up to `count` connections where the maxima allow; returns how many. */
+  private open(count: number): number {
     const max = this.options.maxConnectionsPerAddress;
+    let opened = 0;
     for (let i = 0; i < count; i++) {
-      const b = this.order().find((x) => x.connections.size + x.opening < max
+      // `connections` holds those being opened too.
+      const b = this.order().find((x) => x.connections.size < max
         // Until a first connection is up, open one at a time: the first one learns whether the peer
         // multiplexes (which decides how many more are needed) and whether it is up at all.
         && (x.known || x.opening === 0));
-      if (b === undefined) return;
+      if (b === undefined) break;
       b.opening++;
+      opened++;
       const conn = this.connect(b.address, this.hooks);
       this.owner.set(conn, b);
       b.connections.add(conn);
     }
+    return opened;
   }
 
   private closed(conn: PoolConnection, err: Error | null): void {

@@ -38,6 +38,12 @@ export interface FastCgiConnectionOptions {
   probeTimeout: number;
   /** Told what the probe learned. */
   onPeerInfo(info: PeerInfo): void;
+  /**
+   * Requests a kept connection to a peer that does not multiplex may carry at once, the later ones sent ahead
+   * of the answer to the first (1: none). Only requests whose body is bytes, once the ones before have been
+   * sent whole: the peer reads the next request after END_REQUEST of the one before (PHP-FPM does).
+   */
+  pipeline: number;
 }
 
 /** The variables a client asks about (FastCGI 1.0, 4.1). */
@@ -79,6 +85,10 @@ export class FastCgiClientConnection implements PoolConnection {
   private closed = false;
   private error: Error | null = null;
   private nextId = 1;
+  /** Calls whose request (params and body) is not all written yet. */
+  private readonly sending = new Set<ClientCall>();
+  /** The peer refused a request sent ahead (CANT_MPX_CONN): no more of that on this connection. */
+  private noPipeline = false;
 
   constructor(address: Address, private readonly hooks: PoolHooks, private readonly options: FastCgiConnectionOptions) {
     this.addressText = formatAddress(address);
@@ -144,27 +154,40 @@ export class FastCgiClientConnection implements PoolConnection {
     this.output(begin);
     this.output(encodeParams(id, call.params, true, call.paramsEncoding));
     const stdin = this.sink(call, id, RecordType.STDIN);
-    if (call.role === 3) call.pump(call.body, stdin, () => call.pump(call.data, this.sink(call, id, RecordType.DATA)));
-    else call.pump(call.role === 2 ? null : call.body, stdin);
+    this.sending.add(call);
+    const sent = (): void => { this.sending.delete(call); };
+    if (call.role === 3) call.pump(call.body, stdin, () => call.pump(call.data, this.sink(call, id, RecordType.DATA), sent));
+    else call.pump(call.role === 2 ? null : call.body, stdin, sent);
+  }
+
+  canPipeline(call: ClientCall): boolean {
+    return this.options.pipeline > 1 && !this.multiplexed && !this.noPipeline && this.usable && call.replayable
+      && this.active < this.options.pipeline && this.sending.size === 0;
   }
 
   resume(call: ClientCall): void {
     if (this.holding.delete(call) && this.holding.size === 0 && !this.closed) this.socket.resume();
   }
 
-  /** ABORT_REQUEST on a multiplexed connection (the id stays taken until END_REQUEST); a close otherwise. */
+  /**
+   * ABORT_REQUEST on a multiplexed connection (the id stays taken until END_REQUEST); a close otherwise. On a
+   * connection that does not multiplex but carries other (pipelined) requests, closing would cut them: the
+   * cancelled request is left to end and its output dropped.
+   */
   cancel(call: ClientCall): void {
     const id = this.ids.get(call);
     if (id === undefined) return;
     this.release(call, id);
-    if (!this.multiplexed || this.closed) {
+    if (this.closed) return;
+    if (!this.multiplexed && this.calls.size === 0) {
       this.destroy();
       return;
     }
-    this.output(encodeAbortRequest(id));
-    // A peer that never ends the aborted request would hold the id for good: give up on the connection.
+    if (this.multiplexed) this.output(encodeAbortRequest(id));
+    // A peer that never ends the request would hold the id for good: give up on the connection.
+    const wait = this.multiplexed ? Math.max(1000, this.options.probeTimeout) : 30000;
     const timer = setTimeout(() => this.destroy(new ClientError('ERR_CGIWIRE_TIMEOUT',
-      `no END_REQUEST from ${this.addressText} after ABORT_REQUEST`, this.addressText)), Math.max(1000, this.options.probeTimeout));
+      `no END_REQUEST from ${this.addressText} for a cancelled request`, this.addressText)), wait);
     timer.unref();
     this.aborting.set(id, timer);
   }
@@ -212,7 +235,12 @@ export class FastCgiClientConnection implements PoolConnection {
   }
 
   private allocateId(): number {
-    if (!this.multiplexed) return 1;
+    if (!this.multiplexed) {
+      // One request at a time, or a few pipelined: the lowest free id.
+      let id = 1;
+      while (this.calls.has(id) || this.aborting.has(id)) id++;
+      return id;
+    }
     for (;;) {
       const id = this.nextId;
       this.nextId = id >= 65535 ? 1 : id + 1;
@@ -240,6 +268,7 @@ export class FastCgiClientConnection implements PoolConnection {
   private release(call: ClientCall, id: number): void {
     this.calls.delete(id);
     this.ids.delete(call);
+    this.sending.delete(call);
     if (this.holding.delete(call) && this.holding.size === 0 && !this.closed) this.socket.resume();
   }
 
@@ -293,6 +322,7 @@ export class FastCgiClientConnection implements PoolConnection {
     if (protocolStatus === CANT_MPX_CONN) {
       // The peer takes fewer requests at once on one connection than it said: stay at what it carries now.
       this.capacity = Math.max(1, this.active);
+      this.noPipeline = true;
       this.hooks.requeue(call, this);
     } else if (protocolStatus === OVERLOADED) {
       call.fail(new ClientError('ERR_FASTCGI_OVERLOADED', `${this.addressText} is overloaded (END_REQUEST OVERLOADED)`, this.addressText));

@@ -106,6 +106,11 @@ export class ScgiClientConnection implements PoolConnection {
     });
   }
 
+  /** One request per SCGI connection: never. */
+  canPipeline(): boolean {
+    return false;
+  }
+
   resume(): void {
     if (!this.closed) this.socket.resume();
   }

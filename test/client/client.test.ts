@@ -11,7 +11,7 @@ import {
   Client, ScgiClient, ClientError, createCodec, createServer, type CgiRequest, type CgiResponse, type Codec,
   type Server, type ServerOptions, allow,
 } from '../../lib/index.js';
-import { fakeFastCgi, type FakePeer } from './fake-peer.js';
+import { fakeFastCgi, type FakePeer, type FakeRequest } from './fake-peer.js';
 import { sleep, until, withTimeout } from '../helpers/fcgi-client.js';
 
 const servers: Server[] = [];
@@ -459,6 +459,107 @@ for (const codecName of ['native', 'js'] as const) {
       await b.request({ params: GET('/') }).then((r) => r.text(), (e: unknown) => e);
       expect(await (await b.request({ params: GET('/') })).text()).toBe('hi');
       expect(await (await b.request({ params: GET('/') })).text()).toBe('hi');
+    });
+
+    /** A peer that, like PHP-FPM, serves the requests of one connection one after the other, in order. */
+    const serial = (delay: number, onEach?: (r: FakeRequest, n: number) => boolean) => {
+      let most = 0;
+      let count = 0;
+      const queues = new Map<unknown, FakeRequest[]>();
+      const next = (socket: unknown): void => {
+        const q = queues.get(socket)!;
+        const r = q[0];
+        if (r === undefined) return;
+        setTimeout(() => {
+          if (onEach?.(r, ++count) === false) return;
+          r.stdout(`\r\n${r.params.REQUEST_URI}`);
+          r.end();
+          q.shift();
+          next(socket);
+        }, delay);
+      };
+      return {
+        most: () => most,
+        onRequest: (r: FakeRequest) => {
+          const q = queues.get(r.socket) ?? [];
+          queues.set(r.socket, q);
+          q.push(r);
+          most = Math.max(most, q.length);
+          if (q.length === 1) next(r.socket);
+        },
+      };
+    };
+
+    it('pipelines requests on a kept connection once every connection allowed is busy', async () => {
+      const s = serial(10);
+      const p = await peer(s.onRequest);
+      const client = newClient({ address: p.port, multiplex: false, maxConnectionsPerAddress: 1, pipeline: 2 });
+      const bodies = await Promise.all(Array.from({ length: 8 }, (_, i) => client.request({ params: GET(`/${i}`) }).then((r) => r.text())));
+      expect(bodies).toEqual(Array.from({ length: 8 }, (_, i) => `/${i}`));
+      expect(s.most()).toBe(2);
+      expect(p.connections.length).toBe(1);
+      // Without the option, one at a time.
+      const s1 = serial(5);
+      const p1 = await peer(s1.onRequest);
+      const plain = newClient({ address: p1.port, multiplex: false, maxConnectionsPerAddress: 1 });
+      await Promise.all(Array.from({ length: 4 }, () => plain.request({ params: GET('/') }).then((r) => r.text())));
+      expect(s1.most()).toBe(1);
+    });
+
+    it('never pipelines a request whose body is a stream', async () => {
+      const s = serial(10);
+      const p = await peer(s.onRequest);
+      const client = newClient({ address: p.port, multiplex: false, maxConnectionsPerAddress: 1, pipeline: 2 });
+      const bodies = await Promise.all(Array.from({ length: 3 }, (_, i) => client.request({
+        params: { ...POST(`/${i}`), CONTENT_LENGTH: '1' }, body: Readable.from([Buffer.from('x')]),
+      }).then((r) => r.text())));
+      expect(bodies).toEqual(['/0', '/1', '/2']);
+      expect(s.most()).toBe(1);
+    });
+
+    it('a request sent ahead is sent again when the peer closes after the one before', async () => {
+      // As PHP-FPM does when a worker reaches pm.max_requests: it answers, then closes the connection.
+      const s = serial(10, (r, n) => {
+        if (n === 1) {
+          r.stdout('\r\nfirst');
+          r.end();
+          r.socket.end();
+          return false;
+        }
+        return true;
+      });
+      const p = await peer(s.onRequest);
+      const client = newClient({ address: p.port, multiplex: false, maxConnectionsPerAddress: 1, pipeline: 2 });
+      const [a, b] = await Promise.all([GET('/a'), GET('/b')].map((params) => client.request({ params }).then((r) => r.text())));
+      expect([a, b]).toEqual(['first', '/b']);
+      expect(p.connections.length).toBe(2);
+    });
+
+    it('cancelling a request sent ahead leaves the one before it whole', async () => {
+      const s = serial(30);
+      const p = await peer(s.onRequest);
+      const client = newClient({ address: p.port, multiplex: false, maxConnectionsPerAddress: 1, pipeline: 2 });
+      const ac = new AbortController();
+      const first = client.request({ params: GET('/first') });
+      const second = client.request({ params: GET('/second'), signal: ac.signal });
+      await sleep(5);
+      ac.abort();
+      await expect(second).rejects.toMatchObject({ name: 'AbortError' });
+      expect(await (await first).text()).toBe('/first');
+      expect(await (await client.request({ params: GET('/third') })).text()).toBe('/third');
+      expect(p.connections.length).toBe(1);
+    });
+
+    it('stops pipelining on a connection whose peer refuses a second request (CANT_MPX_CONN)', async () => {
+      let busy = false;
+      const p = await peer((r) => {
+        if (busy) { r.end(0, 1); return; }
+        busy = true;
+        setTimeout(() => { busy = false; r.stdout(`\r\n${r.params.REQUEST_URI}`); r.end(); }, 10);
+      });
+      const client = newClient({ address: p.port, multiplex: false, maxConnectionsPerAddress: 1, pipeline: 2 });
+      const bodies = await Promise.all(Array.from({ length: 4 }, (_, i) => client.request({ params: GET(`/${i}`) }).then((r) => r.text())));
+      expect(bodies).toEqual(['/0', '/1', '/2', '/3']);
     });
 
     it('does not crash on a body nobody listens to when its connection dies', async () => {

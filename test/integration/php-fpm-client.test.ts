@@ -114,6 +114,18 @@ describe('client against php-fpm', () => {
     expect(c.stats.connections).toBeLessThanOrEqual(4);
   });
 
+  it('pipelines on kept connections: PHP-FPM answers the request sent ahead after the one before', async () => {
+    const c = client('tcp', { maxConnectionsPerAddress: 2, pipeline: 2 });
+    const scripts = Array.from({ length: 30 }, (_, i) => (i % 7 === 3 ? ['slow.php', 'ms=30'] : ['headers.php', `n=${i}`]));
+    const bodies = await Promise.all(scripts.map(([script, query]) =>
+      c.request({ params: params(script, { QUERY_STRING: query }) }).then((r) => r.text())));
+    bodies.forEach((b, i) => {
+      if (scripts[i][0] === 'slow.php') expect(b).toBe('slept');
+      else expect(JSON.parse(b).QUERY_STRING).toBe(`n=${i}`);
+    });
+    expect(c.stats.connections).toBeLessThanOrEqual(2);
+  });
+
   it('times out a slow script and goes on', async () => {
     const c = client('tcp', { timeout: 100 });
     await expect(c.request({ params: params('slow.php', { QUERY_STRING: 'ms=1000' }) })).rejects.toMatchObject({ code: 'ERR_CGIWIRE_TIMEOUT' });
