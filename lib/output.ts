@@ -16,8 +16,17 @@ export class OutputQueue {
   private full = false;
   private readonly flushNow = (): void => this.flush();
 
-  /** @param onDrain called once there is room again after a push returned false. */
-  constructor(private readonly socket: Socket, private readonly onDrain: () => void) {
+  /** An eager queue wrote this tick's first piece at once; the rest of the tick is gathered. */
+  private wroteFirst = false;
+  private readonly endTick = (): void => { this.wroteFirst = false; };
+
+  /**
+   * @param onDrain called once there is room again after a push returned false.
+   * @param eager with {@link unitDone}: the first unit of a tick (a request, a response) goes out at once and
+   *   the rest of the tick is gathered, so that the peer starts on the first while this side prepares the
+   *   others (a multiplexed connection otherwise makes the two sides take turns).
+   */
+  constructor(private readonly socket: Socket, private readonly onDrain: () => void, private readonly eager = false) {
     socket.on('drain', () => this.drained());
   }
 
@@ -32,6 +41,14 @@ export class OutputQueue {
     if (this.socket.writableLength + this.bytes < this.socket.writableHighWaterMark) return true;
     this.full = true;
     return false;
+  }
+
+  /** A whole unit (request or response) has been pushed: an eager queue sends the tick's first one now. */
+  unitDone(): void {
+    if (!this.eager || this.wroteFirst || this.socket.writableLength > 0) return;
+    this.wroteFirst = true;
+    queueMicrotask(this.endTick);
+    this.flush();
   }
 
   private drained(): void {

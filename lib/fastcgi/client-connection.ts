@@ -94,7 +94,7 @@ export class FastCgiClientConnection implements PoolConnection {
     this.addressText = formatAddress(address);
     const socket = address.path !== undefined ? connect({ path: address.path }) : connect({ host: address.host, port: address.port });
     this.socket = socket;
-    this.out = new OutputQueue(socket, () => { for (const call of this.calls.values()) call.drain(); });
+    this.out = new OutputQueue(socket, () => { for (const call of this.calls.values()) call.drain(); }, true);
     const reader = options.codec.createRecordReader((type, id, buf, offset, length) => this.onRecord(type, id, buf, offset, length));
     const connectTimer = setTimeout(() => {
       const err = new ClientError('ERR_CGIWIRE_CONNECT_TIMEOUT', `no connection to ${this.addressText} within ${options.connectTimeout} ms`, this.addressText);
@@ -158,6 +158,7 @@ export class FastCgiClientConnection implements PoolConnection {
     const sent = (): void => { this.sending.delete(call); };
     if (call.role === 3) call.pump(call.body, stdin, () => call.pump(call.data, this.sink(call, id, RecordType.DATA), sent));
     else call.pump(call.role === 2 ? null : call.body, stdin, sent);
+    this.out.unitDone();
   }
 
   canPipeline(call: ClientCall): boolean {
