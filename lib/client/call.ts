@@ -180,10 +180,15 @@ export class ClientCall {
     this.state = State.Running;
     this.carrier = carrier;
     this.answered = false;
-    if (this.timeout > 0 && Number.isFinite(this.timeout)) {
-      this.timer = setTimeout(() => this.abort(new ClientError('ERR_CGIWIRE_TIMEOUT',
-        `no answer from ${carrier.addressText} for ${this.timeout} ms`, carrier.addressText)), this.timeout);
-    }
+    this.armTimer();
+  }
+
+  /** The read timeout: from now, unless the call has none. */
+  private armTimer(): void {
+    if (!(this.timeout > 0 && Number.isFinite(this.timeout))) return;
+    const address = this.carrier!.addressText;
+    this.timer = setTimeout(() => this.abort(new ClientError('ERR_CGIWIRE_TIMEOUT',
+      `no answer from ${address} for ${this.timeout} ms`, address)), this.timeout);
   }
 
   /** The connection lost the call before any answer and the call may go elsewhere: back to queued. */
@@ -366,14 +371,20 @@ export class ClientCall {
   private pushBody(chunk: Buffer): boolean {
     if (chunk.length === 0) return true;
     const more = this.bodyStream.push(chunk);
-    if (!more) this.holding = true;
+    if (!more) {
+      // The connection stops reading for the consumer: the peer's silence from now on is not the peer's fault.
+      this.holding = true;
+      this.clearTimer();
+    }
     return more;
   }
 
   private readMore(): void {
     if (!this.holding) return;
     this.holding = false;
-    if (this.state === State.Running) this.carrier?.resume(this);
+    if (this.state !== State.Running) return;
+    if (this.timer === null) this.armTimer();
+    this.carrier?.resume(this);
   }
 
   /** The consumer destroyed the body before its end: stop the request without an error. */

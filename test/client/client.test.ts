@@ -249,6 +249,15 @@ for (const codecName of ['native', 'js'] as const) {
       await until(() => client.stats.connections === 0 && closed === 1, 2000, 'the idle connection closed');
     });
 
+    it('a consumer that reads slowly is not timed out while the connection waits for it', async () => {
+      const big = randomBytes(4 << 20);
+      const { port } = await serve({ codec }, (_req, res) => { res.end(big); });
+      const client = newClient({ address: port, timeout: 150 });
+      const r = await client.request({ params: GET('/') });
+      await sleep(500);
+      expect(sha(await r.buffer())).toBe(sha(big));
+    });
+
     it('a body destroyed early cancels the request, and the connection stays usable', async () => {
       let closedEarly = 0;
       const { port, connections } = await serve({ codec }, (req, res) => {
