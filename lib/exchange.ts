@@ -48,6 +48,7 @@ export class Exchange {
   /** Made when the signal is first asked for: an AbortController costs microseconds per request. */
   private controller: AbortController | null = null;
   private abortReason: Error | null = null;
+  private abortedByPeer = false;
   private listener: ExchangeListener | null = null;
   /** Body events that came before a listener was attached. */
   private early: (Buffer | null)[] | null = [];
@@ -126,9 +127,14 @@ export class Exchange {
     return !this.bodyPaused;
   }
 
-  abort(reason: Error): void {
+  /**
+   * The request is over before its response: `byPeer` when the web server ended it (ABORT_REQUEST, its close),
+   * false when this side gives up on it (a closing server's timeout, a broken connection).
+   */
+  abort(reason: Error, byPeer = true): void {
     if (this.abortReason !== null) return;
     this.abortReason = reason;
+    this.abortedByPeer = byPeer;
     this.controller?.abort(reason);
     this.listener?.abort(reason);
   }
@@ -160,11 +166,14 @@ export class Exchange {
     if (!this.ended) this.sink.writeStderr(chunk);
   }
 
-  /** Cuts the response where it stands (see ResponseSink.abandon); after the peer's abort it simply ends. */
+  /**
+   * Cuts the response where it stands (see ResponseSink.abandon). After the web server's own abort it simply
+   * ends (FastCGI 1.0, 5.4: END_REQUEST answers ABORT_REQUEST).
+   */
   abandon(): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.abortReason !== null) this.sink.end(0);
+    if (this.abortReason !== null && this.abortedByPeer) this.sink.end(0);
     else this.sink.abandon();
   }
 

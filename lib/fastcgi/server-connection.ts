@@ -112,7 +112,7 @@ export class FastCgiServerConnection {
       else if (ack !== null && this.tailing > 0) ack();
     });
     socket.on('close', () => {
-      if (this.requests.size > 0) this.abortAll(new CgiwireError('ERR_CONNECTION_CLOSED', 'the web server closed the connection'));
+      if (this.requests.size > 0) this.abortAll(new CgiwireError('ERR_CONNECTION_CLOSED', 'the web server closed the connection'), true);
     });
     socket.on('error', () => { /* 'close' follows and aborts the requests */ });
     socket.setTimeout(server.options.idleTimeout);
@@ -139,7 +139,7 @@ export class FastCgiServerConnection {
 
   /** Aborts every request in progress and closes the connection now. */
   destroy(err: Error): void {
-    this.abortAll(err);
+    this.abortAll(err, false);
     this.socket.destroy();
   }
 
@@ -350,9 +350,9 @@ export class FastCgiServerConnection {
     if (r.exchange !== null) r.exchange.end(0); else r.end(0);
   }
 
-  private abortAll(err: Error): void {
+  private abortAll(err: Error, byPeer: boolean): void {
     for (const r of [...this.requests.values()]) {
-      r.exchange?.abort(err);
+      r.exchange?.abort(err, byPeer);
       this.endBody(r);
       if (!r.done) {
         r.done = true;
@@ -366,7 +366,7 @@ export class FastCgiServerConnection {
   /** A fault that makes the byte stream untrustworthy: every request on it is aborted and it is closed. */
   private fail(err: Error): void {
     this.server.onError(err);
-    this.abortAll(err);
+    this.abortAll(err, false);
     this.socket.destroy();
   }
 }

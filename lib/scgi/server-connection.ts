@@ -43,7 +43,7 @@ export class ScgiServerConnection implements ResponseSink {
 
   /** Aborts the request in progress and closes the connection now. */
   destroy(err: Error): void {
-    this.close(err);
+    this.close(err, false);
     this.socket.destroy();
   }
 
@@ -159,8 +159,8 @@ export class ScgiServerConnection implements ResponseSink {
     }
   }
 
-  private close(err: Error | null): void {
-    if (err !== null && this.exchange !== null && !this.done) this.exchange.abort(err);
+  private close(err: Error | null, byPeer = true): void {
+    if (err !== null && this.exchange !== null && !this.done) this.exchange.abort(err, byPeer);
     this.done = true;
     this.release();
   }

@@ -406,9 +406,9 @@ describe('SIGTERM drains', () => {
     const done = await slow;
     expect(Date.now() - t0).toBeLessThan(3000);
     expect(done.stdout.toString()).toBe('first part\n');
-    // The server ends an aborted response with END_REQUEST(REQUEST_COMPLETE, appStatus 0) (lib/http/socket.ts
-    // destroy()), so the client cannot tell it from a complete one: exit 0 today, 1 once that is fixed.
-    expect([0, 1]).toContain(done.code);
+    // The cut response ends with the connection, not with END_REQUEST: the client reports it as a failure.
+    expect(done.code).toBe(1);
+    expect(done.stderr).toMatch(/ERR_CGIWIRE_CONNECTION_CLOSED/);
   });
 });
 

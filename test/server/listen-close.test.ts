@@ -321,6 +321,17 @@ describe('close()', () => {
     expect(atClose).toEqual({ aborted: true, active: 0 });
   });
 
+  it('a response cut by the close timeout ends with the connection, not with END_REQUEST', async () => {
+    const r = await startRouted({}, { '/half': (_req, res) => { res.write('first part'); } });
+    const c = await r.client();
+    c.send(request(1, { uri: '/half' }));
+    await until(() => (c.partial(1)?.stdout.length ?? 0) > 0, 2000, 'the first part');
+    r.server.close({ timeout: 100 });
+    await c.waitClosed(2000);
+    expect(c.partial(1)?.stdout.toString()).toContain('first part');
+    expect(c.partial(1)?.events).not.toContain('end');
+  });
+
   it('close() with nothing in progress emits close promptly', async () => {
     const r = await startRouted({});
     await expectServes(r);
