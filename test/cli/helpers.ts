@@ -2,38 +2,20 @@
  * Running the `cgiwire` command (bin/cgiwire.js on dist/) as child processes: `serve` in the background,
  * `request` and the others to completion. Every child is bounded in time and killed by pid in cleanup().
  */
-import { execFileSync, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { ensureDist as buildDist, ROOT } from '../helpers/build.js';
 
-export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { ROOT };
 export const BIN = join(ROOT, 'bin', 'cgiwire.js');
 export const FIXTURES = join(ROOT, 'test', 'cli', 'fixtures');
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
 /** bin/cgiwire.js runs dist/cli.js: build dist/ (tsc) when it is missing or older than lib/. */
 export function ensureDist(): void {
-  const built = [join(ROOT, 'dist', 'cli.js'), join(ROOT, 'dist', 'index.js')];
-  const stale = built.some((f) => !existsSync(f) || statSync(f).mtimeMs < newestMtime(join(ROOT, 'lib')));
-  if (!stale) return;
-  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  try {
-    execFileSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.json')], { cwd: ROOT, stdio: 'pipe', timeout: 120_000 });
-  } catch (err) {
-    // tsc emits even with type errors; only a missing output is fatal.
-    if (built.some((f) => !existsSync(f))) throw new Error(`building dist/ failed: ${(err as { stdout?: Buffer }).stdout?.toString() ?? err}`);
-  }
+  buildDist(['cli.js', 'index.js']);
 }
 
 const children = new Set<ChildProcess>();

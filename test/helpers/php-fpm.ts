@@ -16,11 +16,10 @@ import {
   chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync,
   realpathSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findBinary, freePort, portAccepts, waitFor } from './servers.js';
+import { findBinary, freePort, portAccepts, socketAccepts, tail, waitFor } from './servers.js';
 
 /** The scripts the tests run (see test/fixtures/php/README.md). */
 export const PHP_FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'php');
@@ -67,30 +66,6 @@ process.once('exit', () => {
   }
   for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
 });
-
-/** True when something accepts connections on the unix socket `path` (one attempt, at most 1 s). */
-function socketAccepts(path: string): Promise<boolean> {
-  return new Promise((done) => {
-    const sock = connect({ path });
-    const finish = (ok: boolean): void => {
-      clearTimeout(timer);
-      sock.destroy();
-      done(ok);
-    };
-    const timer = setTimeout(() => finish(true), 1000); // a full backlog still counts as taken
-    sock.once('connect', () => finish(true));
-    sock.once('error', () => finish(false));
-  });
-}
-
-function tail(path: string, bytes = 4000): string {
-  try {
-    const s = readFileSync(path, 'latin1');
-    return s.length > bytes ? '...' + s.slice(-bytes) : s;
-  } catch {
-    return '';
-  }
-}
 
 /** The first of `names` listed in `file` (/etc/passwd, /etc/group), else the last name. */
 function firstListed(file: string, names: string[]): string {

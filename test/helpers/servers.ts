@@ -74,10 +74,10 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** True when something accepts connections on 127.0.0.1:port (one attempt, at most 1 s). */
-export function portAccepts(port: number): Promise<boolean> {
+/** True when something accepts connections at `target` (one attempt, at most 1 s). */
+function accepts(target: { port: number; host: string } | { path: string }): Promise<boolean> {
   return new Promise((resolve) => {
-    const sock = connect({ host: '127.0.0.1', port });
+    const sock = connect(target);
     const done = (ok: boolean): void => {
       clearTimeout(timer);
       sock.destroy();
@@ -87,6 +87,16 @@ export function portAccepts(port: number): Promise<boolean> {
     sock.once('connect', () => done(true));
     sock.once('error', () => done(false));
   });
+}
+
+/** True when something accepts connections on 127.0.0.1:port (one attempt, at most 1 s). */
+export function portAccepts(port: number): Promise<boolean> {
+  return accepts({ host: '127.0.0.1', port });
+}
+
+/** True when something accepts connections on the unix socket `path` (one attempt, at most 1 s). */
+export function socketAccepts(path: string): Promise<boolean> {
+  return accepts({ path });
 }
 
 /** Waits until `cond` is true, polling every `everyMs`, at most `timeoutMs`; returns whether it became true. */
@@ -99,7 +109,8 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs:
   }
 }
 
-function tail(path: string, bytes = 4000): string {
+/** The end of a log file, for failure messages ('' when it cannot be read). */
+export function tail(path: string, bytes = 4000): string {
   try {
     const s = readFileSync(path, 'latin1');
     return s.length > bytes ? '...' + s.slice(-bytes) : s;
