@@ -74,8 +74,13 @@ export class FastCgiClientConnection implements PoolConnection {
   private readonly out: OutputQueue;
   private readonly calls = new Map<number, ClientCall>();
   private readonly ids = new Map<ClientCall, number>();
-  /** Ids of aborted calls still waiting for their END_REQUEST, with the timer that gives up on it. */
-  private readonly aborting = new Map<number, NodeJS.Timeout>();
+  /**
+   * Ids of cancelled calls still waiting for their END_REQUEST, with the timer that gives up on it (null while
+   * it is not running: the peer has not reached the request yet, or the connection is not reading).
+   */
+  private readonly aborting = new Map<number, NodeJS.Timeout | null>();
+  /** Without multiplexing: the ids sent, in order; the peer answers them in that order, the first now. */
+  private readonly order: number[] = [];
   /** Calls whose consumer holds their unread body limit: reading stops while there are any. */
   private readonly holding = new Set<ClientCall>();
   private readonly valueWaiters: ValuesWaiter[] = [];
@@ -123,7 +128,7 @@ export class FastCgiClientConnection implements PoolConnection {
   }
 
   get usable(): boolean {
-    return this.ready && !this.closing && !this.closed;
+    return this.ready && !this.closing && !this.closed && !this.socket.destroyed;
   }
 
   /** Asks GET_VALUES on this connection (management record, request id 0). */
@@ -149,7 +154,8 @@ export class FastCgiClientConnection implements PoolConnection {
     this.calls.set(id, call);
     this.ids.set(call, id);
     this.socket.setTimeout(0);
-    call.attach(this);
+    if (!this.multiplexed) this.order.push(id);
+    call.attach(this, this.runsNow(id) && this.holding.size === 0);
     const begin = encodeBeginRequest(id, call.role, KEEP_CONN);
     this.output(begin);
     this.output(encodeParams(id, call.params, true, call.paramsEncoding));
@@ -167,7 +173,46 @@ export class FastCgiClientConnection implements PoolConnection {
   }
 
   resume(call: ClientCall): void {
-    if (this.holding.delete(call) && this.holding.size === 0 && !this.closed) this.socket.resume();
+    this.unhold(call);
+  }
+
+  /** The peer is working on this request now: every request when multiplexed, else the first sent. */
+  private runsNow(id: number): boolean {
+    return this.multiplexed || this.order[0] === id;
+  }
+
+  /** A consumer holds its unread body limit: reading stops, and with it every wait for the peer. */
+  private hold(call: ClientCall): void {
+    this.holding.add(call);
+    if (this.holding.size > 1) return;
+    this.socket.pause();
+    for (const c of this.calls.values()) c.suspendTimer();
+    for (const [id, timer] of this.aborting) {
+      if (timer !== null) clearTimeout(timer);
+      this.aborting.set(id, null);
+    }
+  }
+
+  private unhold(call: ClientCall): void {
+    if (!this.holding.delete(call) || this.holding.size > 0 || this.closed) return;
+    this.socket.resume();
+    this.startWaits();
+  }
+
+  /** Starts the waits of the requests the peer is working on (see runsNow). */
+  private startWaits(): void {
+    if (this.holding.size > 0 || this.closed) return;
+    for (const [id, call] of this.calls) if (this.runsNow(id)) call.startTimer();
+    for (const [id, timer] of this.aborting) if (timer === null && this.runsNow(id)) this.armAbortWait(id);
+  }
+
+  /** A peer that never ends a cancelled request would hold its id for good: give up on the connection then. */
+  private armAbortWait(id: number): void {
+    const wait = this.multiplexed ? Math.max(1000, this.options.probeTimeout) : 30000;
+    const timer = setTimeout(() => this.destroy(new ClientError('ERR_CGIWIRE_TIMEOUT',
+      `no END_REQUEST from ${this.addressText} for a cancelled request`, this.addressText)), wait);
+    timer.unref();
+    this.aborting.set(id, timer);
   }
 
   /**
@@ -185,12 +230,8 @@ export class FastCgiClientConnection implements PoolConnection {
       return;
     }
     if (this.multiplexed) this.output(encodeAbortRequest(id));
-    // A peer that never ends the request would hold the id for good: give up on the connection.
-    const wait = this.multiplexed ? Math.max(1000, this.options.probeTimeout) : 30000;
-    const timer = setTimeout(() => this.destroy(new ClientError('ERR_CGIWIRE_TIMEOUT',
-      `no END_REQUEST from ${this.addressText} for a cancelled request`, this.addressText)), wait);
-    timer.unref();
-    this.aborting.set(id, timer);
+    this.aborting.set(id, null);
+    if (this.runsNow(id) && this.holding.size === 0) this.armAbortWait(id);
   }
 
   close(): void {
@@ -270,7 +311,7 @@ export class FastCgiClientConnection implements PoolConnection {
     this.calls.delete(id);
     this.ids.delete(call);
     this.sending.delete(call);
-    if (this.holding.delete(call) && this.holding.size === 0 && !this.closed) this.socket.resume();
+    this.unhold(call);
   }
 
   private afterCall(): void {
@@ -285,10 +326,7 @@ export class FastCgiClientConnection implements PoolConnection {
     switch (type) {
       case RecordType.STDOUT:
         // END_REQUEST ends the streams: PHP-FPM never sends the empty STDOUT record.
-        if (call !== undefined && length > 0 && !call.stdout(buf, offset, length) && !call.done) {
-          this.holding.add(call);
-          this.socket.pause();
-        }
+        if (call !== undefined && length > 0 && !call.stdout(buf, offset, length) && !call.done) this.hold(call);
         return;
       case RecordType.STDERR:
         if (call !== undefined) call.stderr(buf, offset, length);
@@ -302,11 +340,16 @@ export class FastCgiClientConnection implements PoolConnection {
   }
 
   private onEndRequest(id: number, call: ClientCall | undefined, buf: Buffer, offset: number, length: number): void {
-    const abortTimer = this.aborting.get(id);
-    if (abortTimer !== undefined) {
-      clearTimeout(abortTimer);
+    if (!this.multiplexed) {
+      const at = this.order.indexOf(id);
+      if (at !== -1) this.order.splice(at, 1);
+    }
+    if (this.aborting.has(id)) {
+      const abortTimer = this.aborting.get(id);
+      if (abortTimer) clearTimeout(abortTimer);
       this.aborting.delete(id);
       this.served++;
+      this.startWaits();
       this.afterCall();
       this.hooks.free(this);
       return;
@@ -320,11 +363,13 @@ export class FastCgiClientConnection implements PoolConnection {
     const protocolStatus = buf[offset + 4];
     this.release(call, id);
     this.served++;
-    if (protocolStatus === CANT_MPX_CONN) {
+    if (protocolStatus === CANT_MPX_CONN && !call.answered) {
       // The peer takes fewer requests at once on one connection than it said: stay at what it carries now.
       this.capacity = Math.max(1, this.active);
       this.noPipeline = true;
       this.hooks.requeue(call, this);
+    } else if (protocolStatus === CANT_MPX_CONN) {
+      call.fail(new ClientError('ERR_FASTCGI_CANT_MPX_CONN', `${this.addressText} refused the request after answering it`, this.addressText));
     } else if (protocolStatus === OVERLOADED) {
       call.fail(new ClientError('ERR_FASTCGI_OVERLOADED', `${this.addressText} is overloaded (END_REQUEST OVERLOADED)`, this.addressText));
     } else if (protocolStatus === UNKNOWN_ROLE) {
@@ -332,6 +377,7 @@ export class FastCgiClientConnection implements PoolConnection {
     } else {
       call.end(appStatus);
     }
+    this.startWaits();
     this.afterCall();
     this.hooks.free(this);
   }
@@ -370,8 +416,9 @@ export class FastCgiClientConnection implements PoolConnection {
       clearTimeout(w.timer);
       w.reject(err);
     }
-    for (const timer of this.aborting.values()) clearTimeout(timer);
+    for (const timer of this.aborting.values()) if (timer !== null) clearTimeout(timer);
     this.aborting.clear();
+    this.order.length = 0;
     // A call the connection lost before any answer may go again when its body can be sent again and the
     // connection had been in use before it (a kept connection the peer closed at the same moment).
     const reused = this.served > 0 || this.probed;

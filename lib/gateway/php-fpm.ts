@@ -220,7 +220,7 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
       const chunked = declared === undefined && req.headers['transfer-encoding'] !== undefined;
       // A body middleware before this one (express.raw, body-parser) may have read the body already: its Buffer
       // or string is sent instead; a body already read into anything else cannot be sent on.
-      const consumed = req.readableEnded && declared !== undefined && declared !== '0';
+      const consumed = req.readableEnded && (chunked || (declared !== undefined && declared !== '0'));
       const parsed = (req as { body?: unknown }).body;
       if (consumed && !Buffer.isBuffer(parsed) && typeof parsed !== 'string') {
         throw new MappingError(500, 'the request body was read before the PHP gateway (put body parsers after it)');
@@ -254,6 +254,7 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
       const merged = new Map(params);
       for (const [name, value] of Object.entries(owner)) merged.set(utf8Bytes(name), utf8Bytes(value));
       call = client.startCall({ params: merged, body, paramsEncoding: 'latin1' });
+      res.once('close', onClose);
       const clientHook = call.onStderr;
       call.onStderr = (chunk, c) => {
         clientHook?.(chunk, c);
@@ -323,6 +324,8 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
       const settle = (): void => {
         res.off('close', onClose);
         res.off('close', settle);
+        // The HTTP client left before the end: the rest of PHP's answer is not wanted (the call is cancelled).
+        if (!res.writableFinished) body.destroy();
         done();
       };
       body.once('error', (err) => { res.destroy(err); settle(); });

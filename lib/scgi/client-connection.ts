@@ -75,7 +75,7 @@ export class ScgiClientConnection implements PoolConnection {
   }
 
   get usable(): boolean {
-    return this.ready && !this.used && !this.closed;
+    return this.ready && !this.used && !this.closed && !this.socket.destroyed;
   }
 
   start(call: ClientCall): void {
