@@ -77,6 +77,10 @@ export class Pool {
   private readonly hooks: PoolHooks;
   private turn = 0;
   private closing = false;
+  /** Set by destroy(): nothing is started or opened any more, and a call coming back fails with it. */
+  private destroyed: Error | null = null;
+  /** A dispatch planned for when an address that refused connections may be tried again. */
+  private retryTimer: NodeJS.Timeout | null = null;
   private closeWaiters: (() => void)[] = [];
   /** Calls queued or running. */
   private inFlight = 0;
@@ -105,7 +109,7 @@ export class Pool {
       call.fail(new ClientError('ERR_CGIWIRE_CLIENT_CLOSED', 'the client is closed'));
       return;
     }
-    if (this.queue.length >= this.options.maxQueue && !this.hasRoom()) {
+    if (this.queue.length - this.roomSoon() >= this.options.maxQueue) {
       call.fail(new ClientError('ERR_CGIWIRE_QUEUE_FULL', `the request queue is full (maxQueue ${this.options.maxQueue})`));
       return;
     }
@@ -138,15 +142,25 @@ export class Pool {
   /** Fails every call and closes every connection now. */
   destroy(err: Error): void {
     this.closing = true;
+    this.destroyed = err;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     for (const call of this.queue.splice(0)) call.fail(err);
     for (const conn of [...this.owner.keys()]) conn.destroy(err);
   }
 
-  private hasRoom(): boolean {
+  /**
+   * Calls that can start without waiting for one to end: free places on ready connections, plus one for each
+   * connection being opened or that may still be opened to an address that is up.
+   */
+  private roomSoon(): number {
+    const now = Date.now();
+    let room = 0;
     for (const b of this.backends) {
-      for (const c of b.connections) if (c.usable && c.active < c.capacity) return true;
+      for (const c of b.connections) if (c.usable) room += Math.max(0, c.capacity - c.active);
+      room += b.opening;
+      if (b.downUntil <= now) room += Math.max(0, this.options.maxConnectionsPerAddress - b.connections.size);
     }
-    return false;
+    return room;
   }
 
   private callDone(call: ClientCall, queued: boolean): void {
@@ -164,6 +178,10 @@ export class Pool {
   }
 
   private requeue(call: ClientCall): void {
+    if (this.destroyed !== null) {
+      call.fail(this.destroyed);
+      return;
+    }
     call.requeue();
     if (call.retries > this.options.maxRetries) {
       call.fail(new ClientError('ERR_CGIWIRE_RETRIES_EXHAUSTED', `the request was refused or lost ${call.retries} times`));
@@ -185,6 +203,7 @@ export class Pool {
 
   /** Starts queued calls on connections with room, opening connections where the maxima allow. */
   private dispatch(): void {
+    if (this.destroyed !== null) return;
     while (this.queue.length > 0) {
       const call = this.queue[0];
       if (call.done) {
@@ -238,12 +257,18 @@ export class Pool {
     const max = this.options.maxConnectionsPerAddress;
     let opened = 0;
     for (let i = 0; i < count; i++) {
-      // `connections` holds those being opened too.
-      const b = this.order().find((x) => x.connections.size < max
+      // `connections` holds those being opened too. An address that refused connections is passed over for
+      // retryDelay while another is up; a dispatch is planned for when it may be tried again.
+      const now = Date.now();
+      const anyUp = this.backends.some((x) => x.downUntil <= now);
+      const b = this.order().find((x) => x.connections.size < max && (!anyUp || x.downUntil <= now)
         // Until a first connection is up, open one at a time: the first one learns whether the peer
         // multiplexes (which decides how many more are needed) and whether it is up at all.
         && (x.known || x.opening === 0));
-      if (b === undefined) break;
+      if (b === undefined) {
+        this.planRetry();
+        break;
+      }
       b.opening++;
       opened++;
       const conn = this.connect(b.address, this.hooks);
@@ -251,6 +276,19 @@ export class Pool {
       b.connections.add(conn);
     }
     return opened;
+  }
+
+  /** Dispatches again when the first address now passed over may be tried again. */
+  private planRetry(): void {
+    if (this.retryTimer !== null || this.queue.length === 0) return;
+    const now = Date.now();
+    const next = Math.min(...this.backends.map((b) => (b.downUntil > now ? b.downUntil : Infinity)));
+    if (!Number.isFinite(next)) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.dispatch();
+    }, next - now);
+    this.retryTimer.unref();
   }
 
   private closed(conn: PoolConnection, err: Error | null): void {
@@ -274,8 +312,9 @@ export class Pool {
     } else if (err !== null && b.connections.size === 0) {
       b.known = false;  // it may come back as another program: learn it again
     }
-    if (!this.closing) this.dispatch();
-    else this.settleClose();
+    // Closing refuses new calls only: those already queued still run.
+    this.dispatch();
+    this.settleClose();
   }
 
   private ready(conn: PoolConnection): void {
@@ -286,8 +325,8 @@ export class Pool {
     b.known = true;
     b.downUntil = 0;
     b.lastError = null;
-    if (this.closing) this.settleClose();
-    else this.dispatch();
+    this.dispatch();
+    this.settleClose();
   }
 }
 
