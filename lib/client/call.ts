@@ -175,12 +175,26 @@ export class ClientCall {
   }
 
   /** A connection takes the call: the read timeout starts. */
-  attach(carrier: CallCarrier): void {
+  /**
+   * A connection takes the call. The read timeout starts now, or, with `timed` false, when the connection
+   * calls {@link startTimer} (a request sent ahead of another waits for the peer to reach it).
+   */
+  attach(carrier: CallCarrier, timed = true): void {
     if (this.state !== State.Queued) return;
     this.state = State.Running;
     this.carrier = carrier;
     this.answered = false;
-    this.armTimer();
+    if (timed) this.armTimer();
+  }
+
+  /** Runs the read timeout again (the peer is working on this call and nothing holds its reading). */
+  startTimer(): void {
+    if (this.timer === null && this.state === State.Running && !this.holding) this.armTimer();
+  }
+
+  /** Stops the read timeout while the connection cannot read (another call's consumer holds it). */
+  suspendTimer(): void {
+    this.clearTimer();
   }
 
   /** The read timeout: from now, unless the call has none. */
@@ -319,6 +333,17 @@ export class ClientCall {
   }
 
   private pumpStream(source: Readable, sink: BodySink, then?: () => void): void {
+    // A stream already over gives no 'end' or 'error' again: an ended one is an empty body, a destroyed one a failure.
+    if (source.readableEnded) {
+      sink.end();
+      then?.();
+      return;
+    }
+    if (source.destroyed) {
+      this.abort(new ClientError('ERR_CGIWIRE_BODY_FAILED', 'the request body stream was destroyed before it was sent',
+        this.carrier?.addressText, { cause: source.errored ?? undefined }));
+      return;
+    }
     const onData = (chunk: Buffer | string): void => {
       if (this.state !== State.Running) return;
       if (!sink.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) source.pause();
@@ -334,17 +359,23 @@ export class ClientCall {
       this.abort(new ClientError('ERR_CGIWIRE_BODY_FAILED', `the request body stream failed: ${err.message}`,
         this.carrier?.addressText, { cause: err }));
     };
+    // Destroyed without an error before its end: the body is incomplete.
+    const onClose = (): void => {
+      if (!source.readableEnded) onError(new Error('the stream closed before its end'));
+    };
     const pump = { resume: (): void => { source.resume(); }, stop: (): void => { cleanup(); source.pause(); } };
     const cleanup = (): void => {
       source.off('data', onData);
       source.off('end', onEnd);
       source.off('error', onError);
+      source.off('close', onClose);
       this.pumps = this.pumps.filter((p) => p !== pump);
     };
     this.pumps.push(pump);
     source.on('data', onData);
     source.once('end', onEnd);
     source.once('error', onError);
+    source.once('close', onClose);
     source.resume();
   }
 

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import {
-  Client, ScgiClient, ClientError, createCodec, createServer, type CgiRequest, type CgiResponse, type Codec,
+  Client, ScgiClient, ClientError, createCodec, createServer, encodeGetValuesResult, type CgiRequest, type CgiResponse, type Codec,
   type Server, type ServerOptions, allow,
 } from '../../lib/index.js';
 import { fakeFastCgi, type FakePeer, type FakeRequest } from './fake-peer.js';
@@ -569,6 +569,127 @@ for (const codecName of ['native', 'js'] as const) {
       const client = newClient({ address: p.port, multiplex: false, maxConnectionsPerAddress: 1, pipeline: 2 });
       const bodies = await Promise.all(Array.from({ length: 4 }, (_, i) => client.request({ params: GET(`/${i}`) }).then((r) => r.text())));
       expect(bodies).toEqual(['/0', '/1', '/2', '/3']);
+    });
+
+    it('close() right after a request lets it run, also for one waiting for its connection', async () => {
+      const s = serial(5);
+      const p = await peer(s.onRequest);
+      const client = new Client({ codec, address: p.port, multiplex: false, maxConnectionsPerAddress: 1 });
+      const a = client.request({ params: GET('/a') }).then((r) => r.text());
+      const b = client.request({ params: GET('/b') }).then((r) => r.text());
+      const closed = client.close();
+      expect(await withTimeout(Promise.all([a, b]), 3000, 'both requests')).toEqual(['/a', '/b']);
+      await withTimeout(closed, 3000, 'close()');
+    });
+
+    it('destroy() with any error fails every request and opens nothing after', async () => {
+      const p = await peer(() => { /* never answers */ });
+      const client = new Client({ codec, address: p.port, multiplex: false, maxConnectionsPerAddress: 1 });
+      const a = client.request({ params: GET('/a') }).catch((e: unknown) => e);
+      const b = client.request({ params: GET('/b') }).catch((e: unknown) => e);
+      await until(() => p.connections.length === 1 && p.seen.some((x) => x.type === 1), 2000, 'the first request sent');
+      client.destroy(new Error('gone'));
+      expect((await withTimeout(a, 2000, 'a') as Error).message).toMatch(/gone|closed/);
+      expect((await withTimeout(b, 2000, 'b') as Error).message).toMatch(/gone/);
+      await sleep(100);
+      expect(p.connections.length).toBe(1);
+    });
+
+    it('a request sent ahead starts its read timeout when the peer reaches it', async () => {
+      // The first answer takes 4 x 100 ms in pieces; the second, sent ahead, must not time out meanwhile.
+      let n = 0;
+      const p = await peer((r) => {
+        n++;
+        if (n === 1) {
+          r.stdout('\r\n');
+          let k = 0;
+          const t = setInterval(() => {
+            r.stdout('x');
+            if (++k === 4) {
+              clearInterval(t);
+              r.end();
+              setTimeout(() => { second?.stdout('\r\nsecond'); second?.end(); }, 20);
+            }
+          }, 100);
+        } else second = r;
+      });
+      let second: FakeRequest | undefined;
+      const client = newClient({ address: p.port, multiplex: false, maxConnectionsPerAddress: 1, pipeline: 2, timeout: 250 });
+      const first = client.request({ params: GET('/1') }).then((r) => r.text());
+      const next = client.request({ params: GET('/2') }).then((r) => r.text());
+      expect(await first).toBe('xxxx');
+      expect(await next).toBe('second');
+    });
+
+    it('a slow consumer of one multiplexed response does not time out the others or a cancelled one', async () => {
+      const big = Buffer.alloc(60000, 0x61);
+      const p = await peer((r) => {
+        if (r.params.REQUEST_URI === '/big') {
+          r.stdout('\r\n');
+          for (let i = 0; i < 20; i++) r.stdout(big);
+          r.end();
+        }
+      }, (socket, type) => {
+        if (type === 9) socket.write(Buffer.from(encodeGetValuesResult([['FCGI_MPXS_CONNS', '1']])));
+      });
+      p.onAbort = (r) => r.end();
+      const client = newClient({ address: p.port, timeout: 300, bodyBufferBytes: 65536 });
+      const bigResponse = await client.request({ params: GET('/big') });
+      const ac = new AbortController();
+      const other = client.request({ params: GET('/other'), signal: ac.signal }).catch((e: unknown) => e);
+      await sleep(100);
+      ac.abort();
+      expect(await other).toMatchObject({ name: 'AbortError' });
+      await sleep(1300);  // the consumer comes back after the abort wait and the read timeout would have run out
+      expect((await bigResponse.buffer()).length).toBe(20 * 60000);
+    });
+
+    it('passes over an address that fails for retryDelay, even when the other one is busy', async () => {
+      // One request at a time on the address that works, so that requests wait for it.
+      const up = await serve({ codec, maxRequestsPerConnection: 1 }, (_q, res) => setTimeout(() => res.end('up'), 50));
+      // A peer that hangs up on every connection before answering GET_VALUES: each attempt fails during set-up.
+      let attempts = 0;
+      const { createServer: netServer } = await import('node:net');
+      const rude = netServer((socket) => { attempts++; socket.destroy(); });
+      await new Promise<void>((r) => rude.listen(0, '127.0.0.1', r));
+      try {
+        const client = newClient({ address: [`127.0.0.1:${(rude.address() as AddressInfo).port}`, `127.0.0.1:${up.port}`],
+          maxConnectionsPerAddress: 1, retryDelay: 1000 });
+        const bodies = await Promise.all(Array.from({ length: 6 }, () =>
+          client.request({ params: GET('/') }).then((r) => r.text(), (e: Error) => e.message)));
+        expect(bodies.filter((b) => b === 'up').length).toBeGreaterThanOrEqual(5);
+        expect(attempts).toBeLessThanOrEqual(2);
+      } finally {
+        await new Promise<void>((r) => rude.close(() => r()));
+      }
+    });
+
+    it('maxQueue counts only the requests that must wait: connections still to open take the others', async () => {
+      const { port } = await serve({ codec }, (_q, res) => setTimeout(() => res.end('ok'), 20));
+      const none = newClient({ address: port, multiplex: false, maxConnectionsPerAddress: 4, maxQueue: 0 });
+      expect(await Promise.all([0, 1, 2].map(() => none.request({ params: GET('/') }).then((r) => r.text())))).toEqual(['ok', 'ok', 'ok']);
+      const one = newClient({ address: port, multiplex: false, maxConnectionsPerAddress: 1, maxQueue: 1 });
+      const results = await Promise.all([0, 1, 2].map(() => one.request({ params: GET('/') }).then((r) => r.text(), (e: { code: string }) => e.code)));
+      expect(results.sort()).toEqual(['ERR_CGIWIRE_QUEUE_FULL', 'ok', 'ok']);
+    });
+
+    it('a CANT_MPX_CONN after some of the answer fails the request instead of sending it again', async () => {
+      const p = await peer((r) => { r.stdout('\r\npartial'); r.end(0, 1); });
+      const client = newClient({ address: p.port, multiplex: true });
+      const r = await client.request({ params: GET('/') });
+      await expect(r.buffer()).rejects.toMatchObject({ code: 'ERR_FASTCGI_CANT_MPX_CONN' });
+    });
+
+    it('a request body stream that has already ended is sent as empty; a destroyed one fails the request', async () => {
+      const p = await peer((r) => { r.stdout('\r\nok'); r.end(); });
+      const client = newClient({ address: p.port, multiplex: false });
+      const ended = Readable.from([]);
+      ended.resume();
+      await new Promise((r) => ended.once('end', r));
+      expect(await (await client.request({ params: POST('/'), body: ended })).text()).toBe('ok');
+      const destroyed = new Readable({ read() {} });
+      destroyed.destroy();
+      await expect(client.request({ params: POST('/'), body: destroyed })).rejects.toMatchObject({ code: 'ERR_CGIWIRE_BODY_FAILED' });
     });
 
     it('does not crash on a body nobody listens to when its connection dies', async () => {

@@ -23,6 +23,8 @@ export interface FakePeer {
   connections: Socket[];
   /** Record types seen, with their request ids. */
   seen: { type: number; id: number }[];
+  /** Called on ABORT_REQUEST for a request whose params have arrived. */
+  onAbort?: (r: FakeRequest) => void;
   stop(): Promise<void>;
 }
 
@@ -35,9 +37,14 @@ export async function fakeFastCgi(onRequest: (r: FakeRequest) => void,
     connections.push(socket);
     socket.on('error', () => {});
     const params = new Map<number, Buffer[]>();
+    const requests = new Map<number, FakeRequest>();
     const reader = codec.createRecordReader((type, id, buf, offset, length) => {
       seen.push({ type, id });
       if (id === 0) onManagement(socket, type);
+      if (type === RecordType.ABORT_REQUEST) {
+        const r = requests.get(id);
+        if (r !== undefined) peer.onAbort?.(r);
+      }
       if (type === RecordType.BEGIN_REQUEST) params.set(id, []);
       if (type !== RecordType.PARAMS || !params.has(id)) return;
       if (length > 0) {
@@ -51,17 +58,19 @@ export async function fakeFastCgi(onRequest: (r: FakeRequest) => void,
         if (socket.destroyed) return;
         for (const piece of encodeStream(codec.core, type, id, Buffer.from(bytes), false)) socket.write(piece);
       };
-      onRequest({
+      const request: FakeRequest = {
         id, params: decoded, socket,
         stdout: (b) => write(RecordType.STDOUT, b),
         stderr: (b) => write(RecordType.STDERR, b),
         end: (appStatus = 0, protocolStatus = 0) => { if (!socket.destroyed) socket.write(encodeEndRequest(id, appStatus, protocolStatus)); },
-      });
+      };
+      requests.set(id, request);
+      onRequest(request);
     });
     socket.on('data', (chunk) => { reader.push(chunk); });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
+  const peer: FakePeer = {
     port: (server.address() as AddressInfo).port,
     connections,
     seen,
@@ -70,4 +79,5 @@ export async function fakeFastCgi(onRequest: (r: FakeRequest) => void,
       server.close(() => resolve());
     }),
   };
+  return peer;
 }
