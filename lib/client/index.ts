@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { type Codec, codec as defaultCodec } from '../codec/index.js';
 import { type Address, type AddressInput, parseAddress, parseAddresses, formatAddress } from './address.js';
 import { ClientCall, ClientError, type RequestOptions } from './call.js';
-import { Pool, type Connector, type PoolHooks } from './pool.js';
+import { Pool, connectCode, type Connector, type PoolHooks } from './pool.js';
 import type { ClientResponse } from './response.js';
 import { FastCgiClientConnection, MANAGEMENT_NAMES, type PeerInfo, peerInfoFrom } from '../fastcgi/client-connection.js';
 import { ScgiClientConnection } from '../scgi/client-connection.js';
@@ -208,8 +208,10 @@ export class Client extends BaseClient {
     const timeout = options.timeout ?? Math.max(this.probeTimeout, 5000);
     return new Promise((resolve, reject) => {
       let settled = false;
+      let connected = false;
       const conn: FastCgiClientConnection = new FastCgiClientConnection(address, {
         ready: () => {
+          connected = true;
           conn.getValues(names, timeout).then((values) => {
             settled = true;
             if (names === MANAGEMENT_NAMES) this.peers.set(formatAddress(address), peerInfoFrom(values));
@@ -219,7 +221,13 @@ export class Client extends BaseClient {
         free: () => {},
         requeue: () => {},
         closed: (_c, err) => {
-          if (!settled) reject(err ?? new ClientError('ERR_CGIWIRE_CONNECTION_CLOSED', `${formatAddress(address)} closed the connection`));
+          if (settled) return;
+          const text = formatAddress(address);
+          if (!connected && err !== null) {
+            reject(new ClientError(connectCode(err), `cannot connect to ${text}: ${err.message}`, text, { cause: err }));
+          } else {
+            reject(err ?? new ClientError('ERR_CGIWIRE_CONNECTION_CLOSED', `${text} closed the connection`, text));
+          }
         },
       }, {
         codec: this.codec, connectTimeout: this.connectTimeout, idleTimeout: this.idleTimeout,

@@ -330,7 +330,8 @@ export class Pool {
   }
 }
 
-function connectCode(err: Error): string {
+/** The code of a failure to open a connection: a timeout keeps its own, anything else is a failed connect. */
+export function connectCode(err: Error): string {
   const code = (err as { code?: unknown }).code;
   return code === 'ERR_CGIWIRE_CONNECT_TIMEOUT' ? code : 'ERR_CGIWIRE_CONNECT_FAILED';
 }

@@ -282,6 +282,7 @@ for (const codecName of ['native', 'js'] as const) {
       const client = newClient({ address: port });
       const err = await client.request({ params: GET('/') }).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'ERR_CGIWIRE_CONNECT_FAILED', address: `127.0.0.1:${port}` });
+      await expect(client.getValues()).rejects.toMatchObject({ code: 'ERR_CGIWIRE_CONNECT_FAILED', address: `127.0.0.1:${port}` });
     });
 
     it('reconnects to a server that restarted on the same port', async () => {
