@@ -226,10 +226,21 @@ describe('PHP gateway through Express', () => {
     expect(JSON.parse(r.body.toString()).HTTP_X_TEST).toBe('café ☕');
   });
 
-  it('sends a body a parser before it has already read', async () => {
+  it('sends a body a parser before it has already read, with a length or chunked', async () => {
     const body = randomBytes(3000);
     const r = await get('/parsed', { method: 'POST', body, headers: { 'Content-Type': 'application/octet-stream' } });
     expect(sha(r.body)).toBe(sha(body));
+    const chunked = await new Promise<Buffer>((resolve, reject) => {
+      const req = httpRequest(`${base}/`, { method: 'POST', path: '/parsed', headers: { 'Content-Type': 'application/octet-stream' } }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => resolve(Buffer.concat(parts)));
+      });
+      req.on('error', reject);
+      req.write(body.subarray(0, 1000));
+      req.end(body.subarray(1000));
+    });
+    expect(sha(chunked)).toBe(sha(body));
   });
 
   it('never lets a request set PHP_VALUE or PHP_ADMIN_VALUE', async () => {
