@@ -199,6 +199,18 @@ export class FastCgiClientConnection implements PoolConnection {
     this.startWaits();
   }
 
+  /**
+   * After an END_REQUEST: without multiplexing the peer moves on to the next request sent, whose wait starts
+   * now. (Multiplexed requests' waits run from the start; only unhold has to start them again.)
+   */
+  private startNext(): void {
+    if (this.multiplexed || this.order.length === 0 || this.holding.size > 0 || this.closed) return;
+    const id = this.order[0];
+    const call = this.calls.get(id);
+    if (call !== undefined) call.startTimer();
+    else if (this.aborting.get(id) === null) this.armAbortWait(id);
+  }
+
   /** Starts the waits of the requests the peer is working on (see runsNow). */
   private startWaits(): void {
     if (this.holding.size > 0 || this.closed) return;
@@ -349,7 +361,7 @@ export class FastCgiClientConnection implements PoolConnection {
       if (abortTimer) clearTimeout(abortTimer);
       this.aborting.delete(id);
       this.served++;
-      this.startWaits();
+      this.startNext();
       this.afterCall();
       this.hooks.free(this);
       return;
@@ -377,7 +389,7 @@ export class FastCgiClientConnection implements PoolConnection {
     } else {
       call.end(appStatus);
     }
-    this.startWaits();
+    this.startNext();
     this.afterCall();
     this.hooks.free(this);
   }
