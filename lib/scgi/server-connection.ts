@@ -128,20 +128,21 @@ export class ScgiServerConnection implements ResponseSink {
 
   /** The close ends the response (SCGI). */
   end(): void {
-    if (this.done) return;
-    this.done = true;
-    this.release();
-    this.out.flush();
-    this.socket.end();
+    this.finishResponse(false);
   }
 
   /** A cut response: the connection is reset rather than closed, so the web server sees an error, not an end. */
   abandon(): void {
+    this.finishResponse(true);
+  }
+
+  private finishResponse(cut: boolean): void {
     if (this.done) return;
     this.done = true;
     this.release();
     this.out.flush();
-    this.socket.resetAndDestroy();
+    if (cut) this.socket.resetAndDestroy();
+    else this.socket.end();
   }
 
   private refuse(status: number, err: Error): void {
