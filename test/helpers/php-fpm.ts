@@ -271,7 +271,7 @@ ${common.join('\n')}
     throw new Error(`php-fpm: ${why}\ncommand: ${argv.join(' ')}\n${text}`);
   };
 
-  let master = launch();
+  let master!: ReturnType<typeof launch>;
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;
@@ -280,17 +280,8 @@ ${common.join('\n')}
     removeDir();
   };
 
-  try {
-    await awaitUp(master);
-  } catch (err) {
-    stopped = true;
-    removeDir();
-    throw err;
-  }
-
-  const restart = async (): Promise<void> => {
-    if (stopped) throw new Error('php-fpm: restart() after stop()');
-    await halt(master);
+  /** Launches a master and waits until it answers; a master that does not come up leaves nothing behind. */
+  const bringUp = async (): Promise<void> => {
     master = launch();
     try {
       await awaitUp(master);
@@ -299,6 +290,13 @@ ${common.join('\n')}
       removeDir();
       throw err;
     }
+  };
+  await bringUp();
+
+  const restart = async (): Promise<void> => {
+    if (stopped) throw new Error('php-fpm: restart() after stop()');
+    await halt(master);
+    await bringUp();
   };
 
   return {
