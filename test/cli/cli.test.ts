@@ -413,18 +413,22 @@ describe('SIGTERM drains', () => {
 });
 
 describe('spawn mode (a listening socket as fd 0)', () => {
+  /** Starts `serve args` with a listening TCP socket made here as its fd 0, as a web server that spawns apps does. */
+  async function serveOnFd0(args: string[]): Promise<{ s: Awaited<ReturnType<typeof serve>>; port: number }> {
+    const listener = createNetServer();
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', () => resolve()));
+    const port = (listener.address() as AddressInfo).port;
+    const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+    try {
+      return { s: await serve(args, { stdin: fd }), port };
+    } finally {
+      listener.close(); // the child has its own copy; this process must not accept on it
+    }
+  }
+
   for (const workers of ['1', '2']) {
     it(`serves the socket it was given (--workers ${workers})`, async () => {
-      const listener = createNetServer();
-      await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', () => resolve()));
-      const port = (listener.address() as AddressInfo).port;
-      const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
-      let s;
-      try {
-        s = await serve(['echo-app.mjs', '--workers', workers], { stdin: fd });
-      } finally {
-        listener.close(); // the child has its own copy; this process must not accept on it
-      }
+      const { s, port } = await serveOnFd0(['echo-app.mjs', '--workers', workers]);
       expect(s.address).toBe(`fd 0 (127.0.0.1:${port})`);
       const pids = await pidsAnswering(`127.0.0.1:${port}`, Number(workers));
       expect(pids.size).toBe(Number(workers));
@@ -435,16 +439,7 @@ describe('spawn mode (a listening socket as fd 0)', () => {
   }
 
   it('--scgi - serves SCGI on fd 0', async () => {
-    const listener = createNetServer();
-    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', () => resolve()));
-    const port = (listener.address() as AddressInfo).port;
-    const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
-    let s;
-    try {
-      s = await serve(['echo-app.mjs', '--scgi', '-'], { stdin: fd });
-    } finally {
-      listener.close();
-    }
+    const { s, port } = await serveOnFd0(['echo-app.mjs', '--scgi', '-']);
     expect(s.stderr()).toMatch(/over scgi on fd 0/);
     const r = await run(['request', String(port), '/spawned', '--scgi']);
     expect(echoOf(r.stdout).url).toBe('/spawned');
