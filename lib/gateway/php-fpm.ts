@@ -154,7 +154,8 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
   // workers from waiting on the gateway between requests.
   const client = options.client ?? new Client({ pipeline: 2, ...options } as FastCgiClientOptions);
   const maxBufferedBody = options.maxBufferedBody ?? 8 << 20;
-  const owner = options.params ?? {};
+  // The owner's params as latin1 byte strings, made once; they replace any param of the same name.
+  const owner = Object.entries(options.params ?? {}).map(([name, value]) => [utf8Bytes(name), utf8Bytes(value)] as const);
   const onStderr = options.onStderr ?? ((text: string, req: IncomingMessage) => {
     process.stderr.write(`php-fpm stderr (${req.method} ${req.url}): ${text.trimEnd()}\n`);
   });
@@ -251,8 +252,12 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
         ['REDIRECT_STATUS', '200'],
       );
       if (pathInfo !== '') params.push(['PATH_INFO', pathInfo], ['PATH_TRANSLATED', rootBytes + pathInfo]);
-      const merged = new Map(params);
-      for (const [name, value] of Object.entries(owner)) merged.set(utf8Bytes(name), utf8Bytes(value));
+      let merged: Iterable<readonly [string, string]> = params;
+      if (owner.length > 0) {
+        const byName = new Map(params);
+        for (const [name, value] of owner) byName.set(name, value);
+        merged = byName;
+      }
       call = client.startCall({ params: merged, body, paramsEncoding: 'latin1' });
       res.once('close', onClose);
       const clientHook = call.onStderr;

@@ -306,13 +306,14 @@ describe('PHP gateway through Express', () => {
   });
 
   it('behind plain node:http passes status, repeated headers and the body', async () => {
-    const plain = phpFpm({ root: fpm.docroot, address: fpm.socketPath, maxConnectionsPerAddress: 2 });
+    // The owner's params win over what the request brings (here a header of the same name).
+    const plain = phpFpm({ root: fpm.docroot, address: fpm.socketPath, maxConnectionsPerAddress: 2, params: { HTTP_X_TEST: 'owner' } });
     const server = httpServer(plain);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
     try {
       const r = await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
-        httpRequest(`http://127.0.0.1:${port}/headers.php`, (res) => {
+        httpRequest(`http://127.0.0.1:${port}/headers.php`, { headers: { 'X-Test': 'request' } }, (res) => {
           let body = '';
           res.setEncoding('utf8');
           res.on('data', (c: string) => { body += c; });
@@ -323,6 +324,7 @@ describe('PHP gateway through Express', () => {
       expect(r.headers['set-cookie']).toEqual(['a=1', 'b=2']);
       expect(r.headers['content-length']).toBe(String(Buffer.byteLength(r.body)));
       expect(JSON.parse(r.body).SCRIPT_NAME).toBe('/headers.php');
+      expect(JSON.parse(r.body).HTTP_X_TEST).toBe('owner');
     } finally {
       await plain.close();
       await new Promise<void>((r) => server.close(() => r()));
