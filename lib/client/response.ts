@@ -126,15 +126,22 @@ export class ClientResponse implements ResponseHead {
     return this.stderrStream();
   }
 
+  /**
+   * The whole body at once, when the response has already ended and nobody has read from the body: it is all
+   * buffered in the stream. Null otherwise (read the stream).
+   */
+  takeWhole(): Buffer | null {
+    const body = this.body;
+    if (this.appStatus === null || body.readableFlowing !== null || body.destroyed || body.readableEnded) return null;
+    const whole = (body.read() as Buffer | null) ?? Buffer.alloc(0);
+    body.resume();  // lets 'end' (and 'close') come, as after any full read
+    return whole;
+  }
+
   /** The whole body in one Buffer. */
   async buffer(): Promise<Buffer> {
-    const body = this.body;
-    // The response has ended and nobody has read from the body yet: it is all buffered; take it at once.
-    if (this.appStatus !== null && body.readableFlowing === null && !body.destroyed && !body.readableEnded) {
-      const whole = (body.read() as Buffer | null) ?? Buffer.alloc(0);
-      body.resume();  // lets 'end' (and 'close') come, as after any full read
-      return whole;
-    }
+    const whole = this.takeWhole();
+    if (whole !== null) return whole;
     const parts: Buffer[] = [];
     for await (const chunk of this.body) parts.push(chunk as Buffer);
     return Buffer.concat(parts);

@@ -291,9 +291,8 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
     const status = response.status;
     // A response whose END_REQUEST came with its head (a small page) is complete: one write with its length
     // instead of chunked coding.
-    const complete = response.appStatus !== null && !hasLength && !res.hasHeader('content-length')
-      && status >= 200 && status !== 204 && status !== 304;
-    const whole = complete ? (response.body.read() as Buffer | null) ?? Buffer.alloc(0) : null;
+    const whole = !hasLength && !res.hasHeader('content-length') && status >= 200 && status !== 204 && status !== 304
+      ? response.takeWhole() : null;
     if (whole !== null) flat.push('Content-Length', String(whole.length));
     try {
       if (res.getHeaderNames().length === 0) res.writeHead(status, response.statusText, flat);
