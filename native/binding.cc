@@ -19,6 +19,7 @@ namespace {
 
 using cgiwire::fastcgi::NameTable;
 using cgiwire::fastcgi::PairLimits;
+using cgiwire::fastcgi::ShapeTable;
 
 // Scratch layout, shared with lib/codec/core.ts. Number arguments travel in scratch words rather than as JS
 // arguments: a typed-array store costs about 1 ns, a napi_get_value_* call tens.
@@ -29,6 +30,7 @@ constexpr size_t kScratchLengthHi = 6;   // out: high bits
 constexpr size_t kScratchBegin = 7;      // in: start offset in the buffer
 constexpr size_t kScratchEnd = 8;        // in: end offset (decoders) or maxHeader (netstring scanner)
 constexpr size_t kScratchCount = 9;      // out: pair count of decodePairsText
+constexpr size_t kScratchShapeId = 10;   // out: index of the registered shape the decoded pairs have, or 0
 constexpr size_t kScratchState = 16;     // in/out: a scanner's state words (8)
 constexpr size_t kScratchFragments = 24; // out: fragments, 4 words each, kFragmentCapacity of them
 constexpr size_t kFragmentCapacity = 256;
@@ -39,10 +41,15 @@ struct Core {
   uint32_t* scratch = nullptr;
   size_t scratch_words = 0;
   std::unique_ptr<NameTable> names;
+  ShapeTable shapes;
 
   size_t PairCapacity() const { return (scratch_words - kScratchPairs) / 4; }
   PairLimits Limits() const {
     return PairLimits{scratch[0], scratch[1], scratch[2], scratch[3]};
+  }
+  // After a decode that returned n >= 0 pairs: which registered shape they have.
+  void MatchShape(int32_t n) {
+    if (n >= 0) scratch[kScratchShapeId] = shapes.Match(scratch + kScratchPairs, n, scratch[kScratchShape]);
   }
 };
 
@@ -150,9 +157,11 @@ napi_value DecodePairs(napi_env env, napi_callback_info info) {
   const uint8_t* buf;
   size_t begin, end;
   if (!RangeArgs(env, info, &core, &buf, &begin, &end)) return Throw(env, "decodePairs(buf: Uint8Array)");
-  return Int(env, cgiwire::fastcgi::DecodePairs(buf, begin, end, core->Limits(), core->names.get(),
-                                                core->scratch + kScratchPairs, core->PairCapacity(),
-                                                core->scratch + kScratchShape));
+  int32_t n = cgiwire::fastcgi::DecodePairs(buf, begin, end, core->Limits(), core->names.get(),
+                                            core->scratch + kScratchPairs, core->PairCapacity(),
+                                            core->scratch + kScratchShape);
+  core->MatchShape(n);
+  return Int(env, n);
 }
 
 // decodePairsText(buf): as decodePairs, but on success returns the latin1 string of buf[begin, end) (the
@@ -166,6 +175,7 @@ napi_value DecodePairsText(napi_env env, napi_callback_info info) {
                                             core->scratch + kScratchPairs, core->PairCapacity(),
                                             core->scratch + kScratchShape);
   if (n < 0) return Int(env, n);
+  core->MatchShape(n);
   core->scratch[kScratchCount] = static_cast<uint32_t>(n);
   napi_value text;
   if (napi_create_string_latin1(env, reinterpret_cast<const char*>(buf + begin), end - begin, &text) != napi_ok)
@@ -185,7 +195,31 @@ napi_value DecodeScgiHeaders(napi_env env, napi_callback_info info) {
                                            core->scratch + kScratchShape, &length);
   core->scratch[kScratchLengthLo] = static_cast<uint32_t>(length);
   core->scratch[kScratchLengthHi] = static_cast<uint32_t>(length >> 32);
+  core->MatchShape(n);
   return Int(env, n);
+}
+
+// registerShape(ids: Uint16Array): remembers a sequence of known-name ids; its index (1-based), or 0 when
+// the table is full. Later decodes report it in scratch[kScratchShapeId]. Not on the hot path.
+napi_value RegisterShape(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Core* core;
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  if (!Args(env, info, argv, &core) ||
+      napi_get_typedarray_info(env, argv[0], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_uint16_array)
+    return Throw(env, "registerShape(ids: Uint16Array)");
+  return Int(env, static_cast<int32_t>(core->shapes.Register(static_cast<const uint16_t*>(data), length)));
+}
+
+// forgetShapes(): clears the registered shapes.
+napi_value ForgetShapes(napi_env env, napi_callback_info info) {
+  void* data = nullptr;
+  napi_get_cb_info(env, info, nullptr, nullptr, nullptr, &data);
+  static_cast<Core*>(data)->shapes.Clear();
+  return nullptr;
 }
 
 // writeStreamHeaders(out, offset, type, requestId, length, close): the record headers for a stream payload
@@ -264,6 +298,8 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
                     {"decodePairs", DecodePairs},
                     {"decodePairsText", DecodePairsText},
                     {"decodeScgiHeaders", DecodeScgiHeaders},
+                    {"registerShape", RegisterShape},
+                    {"forgetShapes", ForgetShapes},
                     {"writeStreamHeaders", WriteStreamHeaders},
                     {"socketKind", SocketKind},
                     {"quickAck", QuickAck}};

@@ -193,6 +193,32 @@ int32_t DecodePairs(const uint8_t* buf, size_t begin, size_t end, const PairLimi
   return static_cast<int32_t>(n);
 }
 
+// ---- Shapes --------------------------------------------------------------------------------------
+
+uint32_t ShapeTable::Register(const uint16_t* ids, size_t n) {
+  uint32_t hash = kShapeSeed;
+  for (size_t i = 0; i < n; i++) hash = ShapeStep(hash, ids[i]);
+  for (size_t e = 0; e < entries_.size(); e++) {
+    const Entry& entry = entries_[e];
+    if (entry.hash == hash && entry.ids.size() == n && (n == 0 || std::memcmp(entry.ids.data(), ids, n * 2) == 0))
+      return static_cast<uint32_t>(e + 1);
+  }
+  if (entries_.size() >= kCapacity) return 0;
+  entries_.push_back(Entry{hash, std::vector<uint16_t>(ids, ids + n)});
+  return static_cast<uint32_t>(entries_.size());
+}
+
+uint32_t ShapeTable::Match(const uint32_t* pairs, size_t n, uint32_t hash) const {
+  for (size_t e = 0; e < entries_.size(); e++) {
+    const Entry& entry = entries_[e];
+    if (entry.hash != hash || entry.ids.size() != n) continue;
+    size_t i = 0;
+    while (i < n && entry.ids[i] == pairs[i * kPairWords + 3] >> 16) i++;
+    if (i == n) return static_cast<uint32_t>(e + 1);
+  }
+  return 0;
+}
+
 // ---- Encoders ------------------------------------------------------------------------------------
 
 void WriteHeader(uint8_t* out, uint8_t type, uint16_t request_id, uint16_t content_length,

@@ -157,6 +157,29 @@ int32_t DecodePairs(const uint8_t* buf, size_t begin, size_t end, const PairLimi
 inline uint32_t ShapeStep(uint32_t h, uint32_t id) { return (h ^ id) * 16777619u; }
 constexpr uint32_t kShapeSeed = 2166136261u;
 
+// Sequences of known-name ids ("shapes") registered by the caller. A web server location sends the same
+// names in the same order on every request; the JS side registers a sequence it has made a builder for,
+// and each decode then says which registered sequence it produced. Matching compares the ids one by one,
+// so a hash collision never reports a wrong shape.
+class ShapeTable {
+ public:
+  static constexpr uint32_t kCapacity = 64;
+  // Remembers ids[0, n). Returns its index (1-based): a new one, the existing one when the sequence is
+  // already registered, or 0 when the table is full.
+  uint32_t Register(const uint16_t* ids, size_t n);
+  // The index of the registered sequence equal to the known ids of `n` decoded pairs (pair words as
+  // DecodePairs writes them), whose shape hash is `hash`; 0 when none is.
+  uint32_t Match(const uint32_t* pairs, size_t n, uint32_t hash) const;
+  void Clear() { entries_.clear(); }
+
+ private:
+  struct Entry {
+    uint32_t hash;
+    std::vector<uint16_t> ids;
+  };
+  std::vector<Entry> entries_;  // index - 1
+};
+
 // ---- Encoders ------------------------------------------------------------------------------------
 
 void WriteHeader(uint8_t* out, uint8_t type, uint16_t request_id, uint16_t content_length,

@@ -16,6 +16,10 @@ export const SCRATCH_BEGIN = 7;
 export const SCRATCH_END = 8;
 /** Word 9: out, the pair count of decodePairsText. */
 export const SCRATCH_COUNT = 9;
+/** Word 10: out, the index of the registered shape (see registerShape) the decoded pairs have, or 0. */
+export const SCRATCH_SHAPE_ID = 10;
+/** How many shapes a core remembers. */
+export const SHAPE_CAPACITY = 64;
 /** Words 16..23: in/out, a scanner's state words while the native core runs. */
 export const SCRATCH_STATE = 16;
 /**
@@ -68,6 +72,15 @@ export interface CodecCore {
   decodePairsText(buf: Uint8Array, begin: number, end: number): string | number;
   /** SCGI `NAME\0VALUE\0` headers of buf[begin, end), validated, with CONTENT_LENGTH in scratch[5..6]. */
   decodeScgiHeaders(buf: Uint8Array, begin: number, end: number): number;
+  /**
+   * Remembers a sequence of known-name ids (a "shape"). Returns its index, 1-based (the same one when it is
+   * already known), or 0 when SHAPE_CAPACITY are known. From then on every successful decode whose pairs
+   * have exactly these ids, in this order, puts the index in scratch[SCRATCH_SHAPE_ID] (else 0): the ids
+   * are compared one by one, so a hash collision cannot report a wrong shape.
+   */
+  registerShape(ids: Uint16Array): number;
+  /** Forgets every registered shape. */
+  forgetShapes(): void;
   /** Record headers (8 bytes each) framing a stream payload of `length` bytes; returns the record count. */
   writeStreamHeaders(out: Uint8Array, offset: number, type: number, requestId: number, length: number,
     close: boolean): number;

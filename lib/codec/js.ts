@@ -5,7 +5,8 @@
  */
 import {
   type CodecCore, FRAG_FIRST, FRAG_LAST, FRAGMENT_CAPACITY, MAX_NAME_LENGTH, SCRATCH_FRAGMENTS, SCRATCH_LENGTH_HI,
-  SCRATCH_COUNT, SCRATCH_LENGTH_LO, SCRATCH_PAIRS, SCRATCH_SHAPE, latin1, newScratch, pairCapacity,
+  SCRATCH_COUNT, SCRATCH_LENGTH_LO, SCRATCH_PAIRS, SCRATCH_SHAPE, SCRATCH_SHAPE_ID, SHAPE_CAPACITY, latin1, newScratch,
+  pairCapacity,
 } from './core.js';
 import { KNOWN_NAMES } from './known-names.js';
 
@@ -114,6 +115,45 @@ class NameTable {
   }
 }
 
+/** Registered sequences of known-name ids (native ShapeTable's twin); indexes are 1-based. */
+class ShapeTable {
+  private readonly hashes: number[] = [];
+  private readonly sequences: Uint16Array[] = [];
+
+  register(ids: Uint16Array): number {
+    let hash = SHAPE_SEED;
+    for (let i = 0; i < ids.length; i++) hash = shapeStep(hash, ids[i]);
+    for (let e = 0; e < this.sequences.length; e++) {
+      const known = this.sequences[e];
+      if (this.hashes[e] !== hash || known.length !== ids.length) continue;
+      let i = 0;
+      while (i < ids.length && known[i] === ids[i]) i++;
+      if (i === ids.length) return e + 1;
+    }
+    if (this.sequences.length >= SHAPE_CAPACITY) return 0;
+    this.hashes.push(hash);
+    this.sequences.push(ids.slice());
+    return this.sequences.length;
+  }
+
+  /** The index of the registered sequence equal to the ids of the n pairs in scratch, or 0. */
+  match(s: Uint32Array, n: number, hash: number): number {
+    for (let e = 0; e < this.sequences.length; e++) {
+      const ids = this.sequences[e];
+      if (this.hashes[e] !== hash || ids.length !== n) continue;
+      let i = 0;
+      while (i < n && ids[i] === s[SCRATCH_PAIRS + 4 * i + 3] >>> 16) i++;
+      if (i === n) return e + 1;
+    }
+    return 0;
+  }
+
+  clear(): void {
+    this.hashes.length = 0;
+    this.sequences.length = 0;
+  }
+}
+
 function headerByte(state: Int32Array, i: number): number {
   return (state[i < 4 ? HEADER_LO : HEADER_HI] >>> (8 * (i & 3))) & 0xff;
 }
@@ -122,6 +162,15 @@ class JsCore implements CodecCore {
   readonly name = 'js' as const;
   scratch = newScratch();
   private readonly names = new NameTable(KNOWN_NAMES);
+  private readonly shapes = new ShapeTable();
+
+  registerShape(ids: Uint16Array): number {
+    return this.shapes.register(ids);
+  }
+
+  forgetShapes(): void {
+    this.shapes.clear();
+  }
 
   reserve(pairs: number): void {
     if (pairs <= pairCapacity(this.scratch)) return;
@@ -323,6 +372,7 @@ class JsCore implements CodecCore {
       n++;
     }
     s[SCRATCH_SHAPE] = h;
+    s[SCRATCH_SHAPE_ID] = this.shapes.match(s, n, h);
     return n;
   }
 
@@ -407,6 +457,7 @@ class JsCore implements CodecCore {
     if (n === 0) return SCGI_NO_CONTENT_LENGTH;
     if (!scgiSeen) return SCGI_NO_SCGI;
     s[SCRATCH_SHAPE] = h;
+    s[SCRATCH_SHAPE_ID] = this.shapes.match(s, n, h);
     s[SCRATCH_LENGTH_LO] = contentLength % 0x100000000;
     s[SCRATCH_LENGTH_HI] = Math.floor(contentLength / 0x100000000);
     return n;

@@ -19,6 +19,8 @@ interface Binding {
   decodePairs(buf: Uint8Array): number;
   decodePairsText(buf: Uint8Array): string | number;
   decodeScgiHeaders(buf: Uint8Array): number;
+  registerShape(ids: Uint16Array): number;
+  forgetShapes(): void;
   writeStreamHeaders: CodecCore['writeStreamHeaders'];
   socketKind(fd: number): 'listening' | 'connected' | 'not-socket';
   quickAck(fd: number): boolean;
@@ -85,6 +87,14 @@ class NativeCore implements CodecCore {
     s[SCRATCH_BEGIN] = begin;
     s[SCRATCH_END] = end;
     return this.binding.decodeScgiHeaders(buf);
+  }
+
+  registerShape(ids: Uint16Array): number {
+    return this.binding.registerShape(ids);
+  }
+
+  forgetShapes(): void {
+    this.binding.forgetShapes();
   }
 
   reserve(pairs: number): void {

@@ -9,7 +9,7 @@
  * builder is used, so a hash collision cannot mislead it. Unknown names take a plain loop.
  */
 import {
-  type CodecCore, SCRATCH_COUNT, SCRATCH_LIMITS, SCRATCH_PAIRS, SCRATCH_SHAPE, latin1, pairCapacity,
+  type CodecCore, SCRATCH_COUNT, SCRATCH_LIMITS, SCRATCH_PAIRS, SCRATCH_SHAPE, SCRATCH_SHAPE_ID, latin1, pairCapacity,
 } from './core.js';
 import { KNOWN_NAMES, headerKeyOf } from './known-names.js';
 import { protocolError } from '../errors.js';
@@ -216,10 +216,41 @@ interface Shape {
   object?: ObjectBuilder;
 }
 
-const MAX_SHAPES = 64;
-const shapes = new Map<number, Shape[]>();
-let shapeCount = 0;
-const sightings = new Map<number, number>();
+/**
+ * The shapes of one core: builders by the index the core gave each registered shape, and how often each
+ * unregistered hash was seen. It is kept on the core itself (under a registered symbol) so that two copies
+ * of this module sharing the thread's native core also share its indexes. clearShapeCache() bumps
+ * `generation`; a cache of another generation forgets its shapes, in the core too, before use.
+ */
+interface ShapeCache {
+  core: CodecCore;
+  generation: number;
+  byId: (Shape | undefined)[];
+  sightings: Map<number, number>;
+  /** The core refused a shape (SHAPE_CAPACITY reached): new shapes take the plain loop. */
+  full: boolean;
+}
+
+const CACHE = Symbol.for('cgiwire.shapeCache');
+let lastCache: ShapeCache | undefined;
+let generation = 0;
+
+function cacheOf(core: CodecCore): ShapeCache {
+  let cache = lastCache;
+  if (cache === undefined || cache.core !== core) {
+    const holder = core as CodecCore & { [CACHE]?: ShapeCache };
+    cache = (holder[CACHE] ??= { core, generation, byId: [], sightings: new Map(), full: false });
+    lastCache = cache;
+  }
+  if (cache.generation !== generation) {
+    core.forgetShapes();
+    cache.byId.length = 0;
+    cache.sightings.clear();
+    cache.full = false;
+    cache.generation = generation;
+  }
+  return cache;
+}
 
 const valueExpr = (i: number): string =>
   `s.substring(e[${SCRATCH_PAIRS + 4 * i + 1}] - b, e[${SCRATCH_PAIRS + 4 * i + 1}] - b + e[${SCRATCH_PAIRS + 4 * i + 2}])`;
@@ -278,39 +309,41 @@ function compileObject(ids: Uint16Array): ObjectBuilder {
   return make(setParam, nameAt, valueAt) as ObjectBuilder;
 }
 
-/** The shape of the pairs now in scratch, if it has been seen before; compiles it on its second sighting. */
-function shapeOf(e: Uint32Array, n: number): Shape | undefined {
+/**
+ * The shape of the pairs now in scratch: the one the core matched (registerShape), or, on a hash's second
+ * sighting, a new one registered with the core. Undefined: use the plain loop.
+ */
+function shapeOf(core: CodecCore, e: Uint32Array, n: number): Shape | undefined {
+  const cache = cacheOf(core);
+  const id = e[SCRATCH_SHAPE_ID];
+  if (id !== 0) {
+    const known = cache.byId[id];
+    if (known !== undefined) return known;
+  }
   const hash = e[SCRATCH_SHAPE] & 0x3fffffff; // a small integer: a Map key that needs no boxing
-  const list = shapes.get(hash);
-  if (list !== undefined) {
-    outer: for (const shape of list) {
-      const ids = shape.ids;
-      if (ids.length !== n) continue;
-      for (let i = 0; i < n; i++) if (ids[i] !== idAt(e, i)) continue outer;
-      return shape;
+  if (id === 0) {
+    if (cache.full) return undefined;
+    const seen = (cache.sightings.get(hash) ?? 0) + 1;
+    if (seen < 2) {
+      if (cache.sightings.size >= 4096) cache.sightings.clear();
+      cache.sightings.set(hash, seen);
+      return undefined;
     }
+    cache.sightings.delete(hash);
   }
-  if (shapeCount >= MAX_SHAPES) return undefined;
-  const seen = (sightings.get(hash) ?? 0) + 1;
-  if (seen < 2) {
-    if (sightings.size >= 4096) sightings.clear();
-    sightings.set(hash, seen);
-    return undefined;
-  }
-  sightings.delete(hash);
   const ids = new Uint16Array(n);
   for (let i = 0; i < n; i++) ids[i] = idAt(e, i);
-  const shape: Shape = { ids };
-  shapes.set(hash, [...(list ?? []), shape]);
-  shapeCount++;
-  return shape;
+  const index = core.registerShape(ids);
+  if (index === 0) {
+    cache.full = true;
+    return undefined;
+  }
+  return (cache.byId[index] ??= { ids });
 }
 
-/** Forgets every compiled shape (for tests and benchmarks). */
+/** Forgets every compiled shape, in every core (for tests and benchmarks). */
 export function clearShapeCache(): void {
-  shapes.clear();
-  sightings.clear();
-  shapeCount = 0;
+  generation++;
 }
 
 /** Options of {@link buildHead} and {@link buildObject}: `compiled: false` forces the plain loops. */
@@ -318,16 +351,18 @@ export interface BuildOptions {
   compiled?: boolean;
 }
 
-export function buildHead(s: string, e: Uint32Array, b: number, n: number, opts?: BuildOptions): RequestHead {
+export function buildHead(core: CodecCore, s: string, b: number, n: number, opts?: BuildOptions): RequestHead {
+  const e = core.scratch;
   if (opts?.compiled === false) return headByLoop(s, e, b, n);
-  const shape = shapeOf(e, n);
+  const shape = shapeOf(core, e, n);
   if (shape === undefined) return headByLoop(s, e, b, n);
   return (shape.head ??= compileHead(shape.ids))(s, e, b);
 }
 
-export function buildObject(s: string, e: Uint32Array, b: number, n: number, opts?: BuildOptions): Record<string, string> {
+export function buildObject(core: CodecCore, s: string, b: number, n: number, opts?: BuildOptions): Record<string, string> {
+  const e = core.scratch;
   if (opts?.compiled === false) return objectByLoop(s, e, b, n);
-  const shape = shapeOf(e, n);
+  const shape = shapeOf(core, e, n);
   if (shape === undefined) return objectByLoop(s, e, b, n);
   return (shape.object ??= compileObject(shape.ids))(s, e, b);
 }
@@ -388,8 +423,8 @@ export class Params {
   /** All params as latin1 strings; a repeated name keeps its last value (see {@link getAll}). */
   toObject(opts?: BuildOptions): Record<string, string> {
     if (this.object === undefined) {
-      const e = this.load();
-      this.object = buildObject(this.text(), e, this.begin, this.count, opts);
+      this.load();
+      this.object = buildObject(this.core, this.text(), this.begin, this.count, opts);
     }
     return this.object;
   }
@@ -429,8 +464,8 @@ export class Params {
 
   /** Method, url and headers, built as node:http would build them from the same request. */
   head(opts?: BuildOptions): RequestHead {
-    const e = this.load();
-    return buildHead(this.text(), e, this.begin, this.count, opts);
+    this.load();
+    return buildHead(this.core, this.text(), this.begin, this.count, opts);
   }
 }
 
@@ -467,7 +502,7 @@ export function decodeWith(
   const e = core.scratch;
   const n = e[SCRATCH_COUNT];
   const params = new Params(core, decoder, limits, buf, begin, end, n, text);
-  const head = build & BUILD_HEAD ? buildHead(text, e, begin, n) : undefined;
-  if (build & BUILD_OBJECT) params.adopt(buildObject(text, e, begin, n));
+  const head = build & BUILD_HEAD ? buildHead(core, text, begin, n) : undefined;
+  if (build & BUILD_OBJECT) params.adopt(buildObject(core, text, begin, n));
   return { params, head };
 }

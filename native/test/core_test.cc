@@ -1340,6 +1340,53 @@ TEST(DecodePairs_ShapeIsTheFoldOfShapeStepOverIds) {
                                 fcgi::ShapeStep(fcgi::kShapeSeed, 0), 0), 0), 0), 0));
 }
 
+// Pair words with the given known ids (offsets and lengths do not matter to a shape).
+std::vector<uint32_t> PairWordsWithIds(const std::vector<uint16_t>& ids) {
+  std::vector<uint32_t> words(ids.size() * fcgi::kPairWords, 0);
+  for (size_t i = 0; i < ids.size(); i++) words[i * fcgi::kPairWords + 3] = 7u | uint32_t(ids[i]) << 16;
+  return words;
+}
+
+uint32_t FoldShape(const std::vector<uint16_t>& ids) {
+  uint32_t h = fcgi::kShapeSeed;
+  for (uint16_t id : ids) h = fcgi::ShapeStep(h, id);
+  return h;
+}
+
+TEST(ShapeTable_MatchesOnlyTheRegisteredSequence) {
+  fcgi::ShapeTable t;
+  std::vector<uint16_t> a = {3, 0, 5, 5}, b = {3, 0, 5}, c = {3, 0, 6, 5};
+  CHECK_EQ(t.Match(PairWordsWithIds(a).data(), a.size(), FoldShape(a)), 0);
+  CHECK_EQ(t.Register(a.data(), a.size()), 1);
+  CHECK_EQ(t.Register(a.data(), a.size()), 1);  // registering again gives the same index
+  CHECK_EQ(t.Register(b.data(), b.size()), 2);
+  CHECK_EQ(t.Match(PairWordsWithIds(a).data(), a.size(), FoldShape(a)), 1);
+  CHECK_EQ(t.Match(PairWordsWithIds(b).data(), b.size(), FoldShape(b)), 2);
+  CHECK_EQ(t.Match(PairWordsWithIds(c).data(), c.size(), FoldShape(c)), 0);
+  // A hash collision must not pass: the ids are compared one by one.
+  CHECK_EQ(t.Match(PairWordsWithIds(c).data(), c.size(), FoldShape(a)), 0);
+  CHECK_EQ(t.Match(PairWordsWithIds(a).data(), 3, FoldShape(a)), 0);
+  std::vector<uint16_t> none;
+  CHECK_EQ(t.Match(nullptr, 0, FoldShape(none)), 0);
+  CHECK_EQ(t.Register(none.data(), 0), 3);
+  CHECK_EQ(t.Match(nullptr, 0, FoldShape(none)), 3);
+}
+
+TEST(ShapeTable_FullRefusesMore_ClearForgetsAll) {
+  fcgi::ShapeTable t;
+  for (uint16_t i = 0; i < fcgi::ShapeTable::kCapacity; i++) {
+    std::vector<uint16_t> ids = {i, 1};
+    CHECK_EQ(t.Register(ids.data(), ids.size()), i + 1u);
+  }
+  std::vector<uint16_t> more = {999};
+  CHECK_EQ(t.Register(more.data(), more.size()), 0);
+  std::vector<uint16_t> first = {0, 1};
+  CHECK_EQ(t.Match(PairWordsWithIds(first).data(), 2, FoldShape(first)), 1);
+  t.Clear();
+  CHECK_EQ(t.Match(PairWordsWithIds(first).data(), 2, FoldShape(first)), 0);
+  CHECK_EQ(t.Register(more.data(), more.size()), 1);
+}
+
 // =================================================================================================
 // SCGI: netstring and headers
 // =================================================================================================

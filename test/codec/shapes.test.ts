@@ -1,0 +1,93 @@
+/**
+ * Registered shapes (CodecCore.registerShape): a decode says which registered sequence of known-name ids it
+ * produced, on both cores, for FastCGI pairs and SCGI headers; and heads stay right past the core's capacity.
+ */
+import { afterEach, describe, expect, test } from 'vitest';
+import { clearShapeCache, DEFAULT_PARAMS_LIMITS, encodePairBody, encodeScgiHeader } from '../../lib/index.js';
+import { SCRATCH_PAIRS, SCRATCH_SHAPE_ID, SHAPE_CAPACITY, type CodecCore } from '../../lib/codec/core.js';
+import { setLimits } from '../../lib/codec/params.js';
+import { KNOWN_NAMES } from '../../lib/codec/known-names.js';
+import { CODECS } from '../helpers/codecs.js';
+
+const id = (name: string): number => KNOWN_NAMES.indexOf(name) + 1;
+
+/** Decodes FastCGI pairs with `core` and returns [pair count, scratch shape id, the ids decoded]. */
+function decode(core: CodecCore, pairs: [string, string][]): [number, number, number[]] {
+  const body = encodePairBody(pairs);
+  setLimits(core, DEFAULT_PARAMS_LIMITS);
+  const n = core.decodePairs(body, 0, body.length);
+  const ids = Array.from({ length: Math.max(n, 0) }, (_, i) => core.scratch[SCRATCH_PAIRS + 4 * i + 3] >>> 16);
+  return [n, core.scratch[SCRATCH_SHAPE_ID], ids];
+}
+
+afterEach(() => clearShapeCache());
+
+describe.each(CODECS)('$name codec: registered shapes', ({ codec }) => {
+  const core = codec.core;
+  const A: [string, string][] = [['REQUEST_METHOD', 'GET'], ['X_UNKNOWN', '1'], ['HTTP_HOST', 'h']];
+  const B: [string, string][] = [['HTTP_HOST', 'h'], ['REQUEST_METHOD', 'GET'], ['X_UNKNOWN', '1']];
+
+  test('a decode reports the index of the registered sequence it produced, and 0 for any other', () => {
+    core.forgetShapes();
+    const [, before, idsA] = decode(core, A);
+    expect(before).toBe(0);
+    expect(idsA).toEqual([id('REQUEST_METHOD'), 0, id('HTTP_HOST')]);
+    const a = core.registerShape(Uint16Array.from(idsA));
+    expect(a).toBe(1);
+    expect(core.registerShape(Uint16Array.from(idsA))).toBe(1);
+    expect(decode(core, A)[1]).toBe(1);
+    // Other values, same names in the same order: the same shape.
+    expect(decode(core, [['REQUEST_METHOD', 'POST'], ['X_OTHER', ''], ['HTTP_HOST', 'x'.repeat(300)]])[1]).toBe(1);
+    expect(decode(core, B)[1]).toBe(0);
+    expect(decode(core, A.slice(0, 2))[1]).toBe(0);
+    const b = core.registerShape(Uint16Array.from(decode(core, B)[2]));
+    expect(b).toBe(2);
+    expect(decode(core, B)[1]).toBe(2);
+    expect(decode(core, A)[1]).toBe(1);
+    core.forgetShapes();
+    expect(decode(core, A)[1]).toBe(0);
+  });
+
+  test('SCGI headers report their shape too', () => {
+    core.forgetShapes();
+    const header = encodeScgiHeader(0, [['REQUEST_METHOD', 'GET'], ['HTTP_HOST', 'h']]);
+    const body = header.subarray(header.indexOf(0x3a) + 1, header.length - 1);
+    setLimits(core, DEFAULT_PARAMS_LIMITS);
+    const n = core.decodeScgiHeaders(body, 0, body.length);
+    expect(n).toBe(4);
+    expect(core.scratch[SCRATCH_SHAPE_ID]).toBe(0);
+    const ids = Uint16Array.from({ length: n }, (_, i) => core.scratch[SCRATCH_PAIRS + 4 * i + 3] >>> 16);
+    const index = core.registerShape(ids);
+    expect(core.decodeScgiHeaders(body, 0, body.length)).toBe(4);
+    expect(core.scratch[SCRATCH_SHAPE_ID]).toBe(index);
+  });
+
+  test(`a core remembers ${SHAPE_CAPACITY} shapes and refuses more`, () => {
+    core.forgetShapes();
+    for (let i = 0; i < SHAPE_CAPACITY; i++) expect(core.registerShape(Uint16Array.of(i, 1))).toBe(i + 1);
+    expect(core.registerShape(Uint16Array.of(9999))).toBe(0);
+    expect(core.registerShape(Uint16Array.of(5, 1))).toBe(6);
+    core.forgetShapes();
+    expect(core.registerShape(Uint16Array.of(9999))).toBe(1);
+    core.forgetShapes();
+  });
+
+  test(`heads stay right with more shapes than the core remembers (${SHAPE_CAPACITY + 6} locations, each seen 3 times)`, () => {
+    clearShapeCache();
+    const names = KNOWN_NAMES.filter((n) => n.startsWith('HTTP_') && n !== 'HTTP_CONTENT_TYPE' && n !== 'HTTP_CONTENT_LENGTH');
+    for (let round = 0; round < 3; round++) {
+      for (let s = 0; s < SHAPE_CAPACITY + 6; s++) {
+        // Shape s: a distinct subset of known header names, in a distinct order, plus the method and URI.
+        const chosen = names.filter((_, i) => ((s + 1) >> (i % 7)) & 1 || i === s % names.length);
+        const pairs: [string, string][] = [['REQUEST_URI', `/s${s}`], ...chosen.map((n, i): [string, string] => [n, `v${s}.${i}`]),
+          ['REQUEST_METHOD', 'PUT']];
+        const body = encodePairBody(pairs);
+        const { head } = codec.decodeParams(body);
+        const want = Object.fromEntries(chosen.map((n, i) => [n.slice(5).toLowerCase().replaceAll('_', '-'), `v${s}.${i}`]));
+        expect(head?.url).toBe(`/s${s}`);
+        expect(head?.method).toBe('PUT');
+        expect(head?.headers).toEqual(want);
+      }
+    }
+  });
+});
