@@ -154,10 +154,6 @@ class ShapeTable {
   }
 }
 
-function headerByte(state: Int32Array, i: number): number {
-  return (state[i < 4 ? HEADER_LO : HEADER_HI] >>> (8 * (i & 3))) & 0xff;
-}
-
 class JsCore implements CodecCore {
   readonly name = 'js' as const;
   scratch = newScratch();
@@ -184,74 +180,80 @@ class JsCore implements CodecCore {
       state[CONSUMED] = start;
       return state[ERROR];
     }
+    // As native: the state lives in locals while scanning and in `state` between calls.
+    let phase = state[PHASE];
+    let fill = state[HEADER_FILL];
+    let lo = state[HEADER_LO];  // header bytes 0..3, byte i in bits 8i..8i+7
+    let hi = state[HEADER_HI];  // header bytes 4..7
+    let contentLeft = state[CONTENT_LEFT];
+    let paddingLeft = state[PADDING_LEFT];
     const out = this.scratch;
     const len = chunk.length;
     let pos = start;
     let n = 0;
+    let result = 0;
     while (pos < len && n < FRAGMENT_CAPACITY) {
-      const phase = state[PHASE];
       if (phase === P_HEADER) {
-        let fill = state[HEADER_FILL];
         if (fill === 0 && len - pos >= 8) {
-          state[HEADER_LO] = chunk[pos] | chunk[pos + 1] << 8 | chunk[pos + 2] << 16 | chunk[pos + 3] << 24;
-          state[HEADER_HI] = chunk[pos + 4] | chunk[pos + 5] << 8 | chunk[pos + 6] << 16 | chunk[pos + 7] << 24;
+          lo = chunk[pos] | chunk[pos + 1] << 8 | chunk[pos + 2] << 16 | chunk[pos + 3] << 24;
+          hi = chunk[pos + 4] | chunk[pos + 5] << 8 | chunk[pos + 6] << 16 | chunk[pos + 7] << 24;
           pos += 8;
-          fill = 8;
         } else {
           while (fill < 8 && pos < len) {
-            const slot = fill < 4 ? HEADER_LO : HEADER_HI;
             const shift = 8 * (fill & 3);
-            state[slot] = (state[slot] & ~(0xff << shift)) | (chunk[pos++] << shift);
+            if (fill < 4) lo = (lo & ~(0xff << shift)) | (chunk[pos++] << shift);
+            else hi = (hi & ~(0xff << shift)) | (chunk[pos++] << shift);
             fill++;
           }
+          if (fill < 8) break;
         }
-        state[HEADER_FILL] = fill;
-        if (fill < 8) break;
-        state[HEADER_FILL] = 0;
-        if (headerByte(state, 0) !== 1) {
-          // As native: the fragments before the bad header still count; the error comes when there are none.
-          const code = this.fail(state, pos, BAD_VERSION);
-          return n === 0 ? code : n;
+        fill = 0;
+        if ((lo & 0xff) !== 1) {
+          result = BAD_VERSION;
+          break;
         }
-        const content = headerByte(state, 4) << 8 | headerByte(state, 5);
-        const padding = headerByte(state, 6);
-        state[CONTENT_LEFT] = content;
-        state[PADDING_LEFT] = padding;
-        if (content === 0) {
-          const f = SCRATCH_FRAGMENTS + 4 * n;
-          out[f] = (headerByte(state, 1) | (FRAG_FIRST | FRAG_LAST) << 8 |
-            (headerByte(state, 2) << 8 | headerByte(state, 3)) << 16) >>> 0;
+        contentLeft = (hi & 0xff) << 8 | (hi >>> 8) & 0xff;
+        paddingLeft = (hi >>> 16) & 0xff;
+        if (contentLeft === 0) {
+          const f = SCRATCH_FRAGMENTS + 4 * n++;
+          out[f] = ((lo >>> 8) & 0xff | (FRAG_FIRST | FRAG_LAST) << 8 | ((lo >>> 16) & 0xff) << 24 | (lo >>> 24) << 16) >>> 0;
           out[f + 1] = pos;
           out[f + 2] = 0;
-          out[f + 3] = padding << 16;
-          n++;
-          state[PHASE] = padding ? P_PADDING : P_HEADER;
+          out[f + 3] = paddingLeft << 16;
+          phase = paddingLeft ? P_PADDING : P_HEADER;
         } else {
-          state[PHASE] = P_CONTENT;
+          phase = P_CONTENT;
         }
       } else if (phase === P_CONTENT) {
-        const content = headerByte(state, 4) << 8 | headerByte(state, 5);
-        const padding = headerByte(state, 6);
-        const left = state[CONTENT_LEFT];
-        const take = Math.min(left, len - pos);
-        const flags = (left === content ? FRAG_FIRST : 0) | (take === left ? FRAG_LAST : 0);
-        const f = SCRATCH_FRAGMENTS + 4 * n;
-        out[f] = (headerByte(state, 1) | flags << 8 | (headerByte(state, 2) << 8 | headerByte(state, 3)) << 16) >>> 0;
+        const content = (hi & 0xff) << 8 | (hi >>> 8) & 0xff;
+        const take = contentLeft < len - pos ? contentLeft : len - pos;
+        const flags = (contentLeft === content ? FRAG_FIRST : 0) | (take === contentLeft ? FRAG_LAST : 0);
+        const f = SCRATCH_FRAGMENTS + 4 * n++;
+        out[f] = ((lo >>> 8) & 0xff | flags << 8 | ((lo >>> 16) & 0xff) << 24 | (lo >>> 24) << 16) >>> 0;
         out[f + 1] = pos;
         out[f + 2] = take;
-        out[f + 3] = content | padding << 16;
-        n++;
+        out[f + 3] = content | ((hi >>> 16) & 0xff) << 16;
         pos += take;
-        state[CONTENT_LEFT] = left - take;
-        if (left === take) state[PHASE] = padding ? P_PADDING : P_HEADER;
+        contentLeft -= take;
+        if (contentLeft === 0) phase = paddingLeft ? P_PADDING : P_HEADER;
       } else {
-        const left = state[PADDING_LEFT];
-        const take = Math.min(left, len - pos);
+        const take = paddingLeft < len - pos ? paddingLeft : len - pos;
         pos += take;
-        state[PADDING_LEFT] = left - take;
-        if (left === take) state[PHASE] = P_HEADER;
+        paddingLeft -= take;
+        if (paddingLeft === 0) phase = P_HEADER;
       }
     }
+    state[HEADER_FILL] = fill;
+    state[HEADER_LO] = lo;
+    state[HEADER_HI] = hi;
+    state[CONTENT_LEFT] = contentLeft;
+    state[PADDING_LEFT] = paddingLeft;
+    if (result !== 0) {
+      // As native: the fragments before the bad header still count; the error comes when there are none.
+      const code = this.fail(state, pos, result);
+      return n === 0 ? code : n;
+    }
+    state[PHASE] = phase;
     state[CONSUMED] = pos;
     return n;
   }
