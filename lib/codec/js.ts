@@ -154,6 +154,100 @@ class ShapeTable {
   }
 }
 
+/**
+ * The record scanner (native ScanRecords' twin), writing at most `capacity` fragments into `out`'s fragment
+ * area. Exported for the native core, which scans a chunk's first few records here (see native.ts).
+ */
+export function scanRecordsInto(out: Uint32Array, chunk: Uint8Array, start: number, state: Int32Array,
+  capacity: number): number {
+  if (state[PHASE] === P_FAILED) {
+    state[CONSUMED] = start;
+    return state[ERROR];
+  }
+  // As native: the state lives in locals while scanning and in `state` between calls.
+  let phase = state[PHASE];
+  let fill = state[HEADER_FILL];
+  let lo = state[HEADER_LO];  // header bytes 0..3, byte i in bits 8i..8i+7
+  let hi = state[HEADER_HI];  // header bytes 4..7
+  let contentLeft = state[CONTENT_LEFT];
+  let paddingLeft = state[PADDING_LEFT];
+  const len = chunk.length;
+  let pos = start;
+  let n = 0;
+  let result = 0;
+  while (pos < len && n < capacity) {
+    if (phase === P_HEADER) {
+      if (fill === 0 && len - pos >= 8) {
+        lo = chunk[pos] | chunk[pos + 1] << 8 | chunk[pos + 2] << 16 | chunk[pos + 3] << 24;
+        hi = chunk[pos + 4] | chunk[pos + 5] << 8 | chunk[pos + 6] << 16 | chunk[pos + 7] << 24;
+        pos += 8;
+      } else {
+        while (fill < 8 && pos < len) {
+          const shift = 8 * (fill & 3);
+          if (fill < 4) lo = (lo & ~(0xff << shift)) | (chunk[pos++] << shift);
+          else hi = (hi & ~(0xff << shift)) | (chunk[pos++] << shift);
+          fill++;
+        }
+        if (fill < 8) break;
+      }
+      fill = 0;
+      if ((lo & 0xff) !== 1) {
+        result = BAD_VERSION;
+        break;
+      }
+      contentLeft = (hi & 0xff) << 8 | (hi >>> 8) & 0xff;
+      paddingLeft = (hi >>> 16) & 0xff;
+      if (contentLeft === 0) {
+        const f = SCRATCH_FRAGMENTS + 4 * n++;
+        out[f] = ((lo >>> 8) & 0xff | (FRAG_FIRST | FRAG_LAST) << 8 | ((lo >>> 16) & 0xff) << 24 | (lo >>> 24) << 16) >>> 0;
+        out[f + 1] = pos;
+        out[f + 2] = 0;
+        out[f + 3] = paddingLeft << 16;
+        phase = paddingLeft ? P_PADDING : P_HEADER;
+      } else {
+        phase = P_CONTENT;
+      }
+    } else if (phase === P_CONTENT) {
+      const content = (hi & 0xff) << 8 | (hi >>> 8) & 0xff;
+      const take = contentLeft < len - pos ? contentLeft : len - pos;
+      const flags = (contentLeft === content ? FRAG_FIRST : 0) | (take === contentLeft ? FRAG_LAST : 0);
+      const f = SCRATCH_FRAGMENTS + 4 * n++;
+      out[f] = ((lo >>> 8) & 0xff | flags << 8 | ((lo >>> 16) & 0xff) << 24 | (lo >>> 24) << 16) >>> 0;
+      out[f + 1] = pos;
+      out[f + 2] = take;
+      out[f + 3] = content | ((hi >>> 16) & 0xff) << 16;
+      pos += take;
+      contentLeft -= take;
+      if (contentLeft === 0) phase = paddingLeft ? P_PADDING : P_HEADER;
+    } else {
+      const take = paddingLeft < len - pos ? paddingLeft : len - pos;
+      pos += take;
+      paddingLeft -= take;
+      if (paddingLeft === 0) phase = P_HEADER;
+    }
+  }
+  state[HEADER_FILL] = fill;
+  state[HEADER_LO] = lo;
+  state[HEADER_HI] = hi;
+  state[CONTENT_LEFT] = contentLeft;
+  state[PADDING_LEFT] = paddingLeft;
+  if (result !== 0) {
+    // As native: the fragments before the bad header still count; the error comes when there are none.
+    const code = failScan(state, pos, result);
+    return n === 0 ? code : n;
+  }
+  state[PHASE] = phase;
+  state[CONSUMED] = pos;
+  return n;
+}
+
+function failScan(state: Int32Array, pos: number, code: number): number {
+  state[PHASE] = P_FAILED;
+  state[ERROR] = code;
+  state[CONSUMED] = pos;
+  return code;
+}
+
 class JsCore implements CodecCore {
   readonly name = 'js' as const;
   scratch = newScratch();
@@ -176,93 +270,7 @@ class JsCore implements CodecCore {
   }
 
   scanRecords(chunk: Uint8Array, start: number, state: Int32Array): number {
-    if (state[PHASE] === P_FAILED) {
-      state[CONSUMED] = start;
-      return state[ERROR];
-    }
-    // As native: the state lives in locals while scanning and in `state` between calls.
-    let phase = state[PHASE];
-    let fill = state[HEADER_FILL];
-    let lo = state[HEADER_LO];  // header bytes 0..3, byte i in bits 8i..8i+7
-    let hi = state[HEADER_HI];  // header bytes 4..7
-    let contentLeft = state[CONTENT_LEFT];
-    let paddingLeft = state[PADDING_LEFT];
-    const out = this.scratch;
-    const len = chunk.length;
-    let pos = start;
-    let n = 0;
-    let result = 0;
-    while (pos < len && n < FRAGMENT_CAPACITY) {
-      if (phase === P_HEADER) {
-        if (fill === 0 && len - pos >= 8) {
-          lo = chunk[pos] | chunk[pos + 1] << 8 | chunk[pos + 2] << 16 | chunk[pos + 3] << 24;
-          hi = chunk[pos + 4] | chunk[pos + 5] << 8 | chunk[pos + 6] << 16 | chunk[pos + 7] << 24;
-          pos += 8;
-        } else {
-          while (fill < 8 && pos < len) {
-            const shift = 8 * (fill & 3);
-            if (fill < 4) lo = (lo & ~(0xff << shift)) | (chunk[pos++] << shift);
-            else hi = (hi & ~(0xff << shift)) | (chunk[pos++] << shift);
-            fill++;
-          }
-          if (fill < 8) break;
-        }
-        fill = 0;
-        if ((lo & 0xff) !== 1) {
-          result = BAD_VERSION;
-          break;
-        }
-        contentLeft = (hi & 0xff) << 8 | (hi >>> 8) & 0xff;
-        paddingLeft = (hi >>> 16) & 0xff;
-        if (contentLeft === 0) {
-          const f = SCRATCH_FRAGMENTS + 4 * n++;
-          out[f] = ((lo >>> 8) & 0xff | (FRAG_FIRST | FRAG_LAST) << 8 | ((lo >>> 16) & 0xff) << 24 | (lo >>> 24) << 16) >>> 0;
-          out[f + 1] = pos;
-          out[f + 2] = 0;
-          out[f + 3] = paddingLeft << 16;
-          phase = paddingLeft ? P_PADDING : P_HEADER;
-        } else {
-          phase = P_CONTENT;
-        }
-      } else if (phase === P_CONTENT) {
-        const content = (hi & 0xff) << 8 | (hi >>> 8) & 0xff;
-        const take = contentLeft < len - pos ? contentLeft : len - pos;
-        const flags = (contentLeft === content ? FRAG_FIRST : 0) | (take === contentLeft ? FRAG_LAST : 0);
-        const f = SCRATCH_FRAGMENTS + 4 * n++;
-        out[f] = ((lo >>> 8) & 0xff | flags << 8 | ((lo >>> 16) & 0xff) << 24 | (lo >>> 24) << 16) >>> 0;
-        out[f + 1] = pos;
-        out[f + 2] = take;
-        out[f + 3] = content | ((hi >>> 16) & 0xff) << 16;
-        pos += take;
-        contentLeft -= take;
-        if (contentLeft === 0) phase = paddingLeft ? P_PADDING : P_HEADER;
-      } else {
-        const take = paddingLeft < len - pos ? paddingLeft : len - pos;
-        pos += take;
-        paddingLeft -= take;
-        if (paddingLeft === 0) phase = P_HEADER;
-      }
-    }
-    state[HEADER_FILL] = fill;
-    state[HEADER_LO] = lo;
-    state[HEADER_HI] = hi;
-    state[CONTENT_LEFT] = contentLeft;
-    state[PADDING_LEFT] = paddingLeft;
-    if (result !== 0) {
-      // As native: the fragments before the bad header still count; the error comes when there are none.
-      const code = this.fail(state, pos, result);
-      return n === 0 ? code : n;
-    }
-    state[PHASE] = phase;
-    state[CONSUMED] = pos;
-    return n;
-  }
-
-  private fail(state: Int32Array, pos: number, code: number): number {
-    state[PHASE] = P_FAILED;
-    state[ERROR] = code;
-    state[CONSUMED] = pos;
-    return code;
+    return scanRecordsInto(this.scratch, chunk, start, state, FRAGMENT_CAPACITY);
   }
 
   scanNetstring(chunk: Uint8Array, start: number, state: Int32Array, maxHeader: number): number {

@@ -9,7 +9,7 @@ import {
   SCRATCH_STATE, newScratch, pairCapacity,
 } from './core.js';
 import { KNOWN_NAMES } from './known-names.js';
-import { writeStreamHeaders } from './js.js';
+import { scanRecordsInto, writeStreamHeaders } from './js.js';
 
 /** native/binding.cc. Offsets and scanner state travel in scratch words (core.ts), not as arguments. */
 interface Binding {
@@ -35,6 +35,9 @@ function loadBinding(): Binding {
   return load(PACKAGE_ROOT);
 }
 
+/** How many records of a chunk the TypeScript scanner takes before the native one (see scanRecords). */
+const FEW_RECORDS = 8;
+
 class NativeCore implements CodecCore {
   readonly name = 'native' as const;
   scratch = newScratch();
@@ -49,7 +52,19 @@ class NativeCore implements CodecCore {
     binding.init(this.scratch, KNOWN_NAMES);
   }
 
+  /**
+   * A chunk's first FEW_RECORDS records are scanned by the TypeScript scanner, the rest (a later call for
+   * the same chunk, start > 0) natively: a native call costs about as much as scanning 4-8 records in JS,
+   * and most chunks hold fewer (bench/RESULTS.md, "Crossovers"). A chunk of many small records pays the JS
+   * scan of 8 at most.
+   */
   scanRecords(chunk: Uint8Array, start: number, state: Int32Array): number {
+    if (start === 0) return scanRecordsInto(this.scratch, chunk, start, state, FEW_RECORDS);
+    return this.scanRecordsNative(chunk, start, state);
+  }
+
+  /** @internal The C++ scanner alone, whatever the chunk (for the differential tests and benchmarks). */
+  scanRecordsNative(chunk: Uint8Array, start: number, state: Int32Array): number {
     const s = this.scratch;
     s[SCRATCH_BEGIN] = start;
     for (let i = 0; i < RECORD_STATE_WORDS; i++) s[SCRATCH_STATE + i] = state[i];

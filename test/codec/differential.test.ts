@@ -176,12 +176,15 @@ function genNetstring(rng: Rng): Buffer {
 
 // ---- Core comparisons -----------------------------------------------------------------------------
 
+/** The C++ scanner alone: NativeCore.scanRecords hands a chunk's first records to the TypeScript scanner. */
+const nativeScan = (NATIVE.core as typeof NATIVE.core & { scanRecordsNative: typeof NATIVE.core.scanRecords });
+
 function compareScanRecords(bytes: Buffer, chunks: { chunk: Buffer; start: number }[], seen: Seen): string | null {
   const sn = new Int32Array(RECORD_STATE_WORDS), sj = new Int32Array(RECORD_STATE_WORDS);
   for (const [ci, { chunk, start: first }] of chunks.entries()) {
     let start = first;
     while (start < chunk.length) {
-      const n = NATIVE.core.scanRecords(chunk, start, sn);
+      const n = nativeScan.scanRecordsNative(chunk, start, sn);
       const j = JS.core.scanRecords(chunk, start, sj);
       const where = `chunk ${ci} start ${start}`;
       if (n !== j) return `${where}: scanRecords returned ${n} (native) vs ${j} (js)`;
@@ -193,7 +196,7 @@ function compareScanRecords(bytes: Buffer, chunks: { chunk: Buffer; start: numbe
       }
       if (n < 0) {
         // Failed for good: the next call returns the same code and consumes nothing.
-        const again = [NATIVE.core.scanRecords(chunk, start, sn), JS.core.scanRecords(chunk, start, sj)];
+        const again = [nativeScan.scanRecordsNative(chunk, start, sn), JS.core.scanRecords(chunk, start, sj)];
         if (again[0] !== n || again[1] !== n) return `${where}: after failing, returned ${again}`;
         note(seen, n);
         return null;
