@@ -9,6 +9,7 @@ import { beforeAll, expect, test } from 'vitest';
 import { BUILD_HEAD, BUILD_OBJECT, type Codec } from '../../lib/index.js';
 import {
   NETSTRING_STATE_WORDS, RECORD_STATE_WORDS, SCRATCH_LENGTH_HI, SCRATCH_LENGTH_LO, SCRATCH_LIMITS, SCRATCH_SHAPE,
+  SCRATCH_SHAPE_ID,
   ST_CONSUMED, NS_CONSUMED, NS_PHASE, NS_DONE,
 } from '../../lib/codec/core.js';
 import { KNOWN_NAMES } from '../../lib/codec/known-names.js';
@@ -22,6 +23,7 @@ const RECORD_STREAMS = 3500;
 const PAIR_BODIES = 3500;
 const NETSTRINGS = 2000;
 const SCGI_HEADERS = 2000;
+const SHAPED_BODIES = 2000;
 
 beforeAll(() => {
   // Both cores must offer the same room for entries, or a full scratch would stop them at different places.
@@ -225,6 +227,7 @@ function compareDecode(kind: 'pairs' | 'scgi', buf: Buffer, begin: number, end: 
   const e = sameWords(sN, sJ, PAIRS_AT, PAIRS_AT + 4 * n);
   if (e >= 0) return `pair ${(e - PAIRS_AT) >> 2} word ${(e - PAIRS_AT) & 3}: ${sN[e]} vs ${sJ[e]}`;
   if (sN[SCRATCH_SHAPE] !== sJ[SCRATCH_SHAPE]) return `shape ${sN[SCRATCH_SHAPE]} vs ${sJ[SCRATCH_SHAPE]}`;
+  if (sN[SCRATCH_SHAPE_ID] !== sJ[SCRATCH_SHAPE_ID]) return `shape id ${sN[SCRATCH_SHAPE_ID]} vs ${sJ[SCRATCH_SHAPE_ID]}`;
   if (kind === 'scgi' && (sN[SCRATCH_LENGTH_LO] !== sJ[SCRATCH_LENGTH_LO] || sN[SCRATCH_LENGTH_HI] !== sJ[SCRATCH_LENGTH_HI])) {
     return `content length ${sN[SCRATCH_LENGTH_HI]}:${sN[SCRATCH_LENGTH_LO]} vs ${sJ[SCRATCH_LENGTH_HI]}:${sJ[SCRATCH_LENGTH_LO]}`;
   }
@@ -354,6 +357,52 @@ test(`decodePairs and decodeParams agree on ${PAIR_BODIES} generated and mutated
   expectSeen(seen, ['ok', -10, -11, -12, -13, -14], 30);
 });
 
+/** A body following `names` (a registered shape), sometimes bent away from it: values always random. */
+function bodyNear(rng: Rng, names: readonly Buffer[]): Buffer {
+  const list = names.map((n) => Buffer.from(n));
+  const r = rng.int(8);
+  if (r === 1 && list.length) list.splice(rng.int(list.length), 1); // one pair fewer
+  else if (r === 2) list.splice(rng.int(list.length + 1), 0, Buffer.from(rng.pick(KNOWN_NAMES), 'latin1')); // one more
+  else if (r === 3 && list.length) { const k = list[rng.int(list.length)]; k[rng.int(k.length)] ^= 1 << rng.int(8); } // a bit off
+  else if (r === 4 && list.length) list[rng.int(list.length)] = Buffer.from(rng.pick(KNOWN_NAMES), 'latin1'); // another name
+  else if (r === 5 && list.length > 1) { const i = rng.int(list.length - 1); [list[i], list[i + 1]] = [list[i + 1], list[i]]; }
+  const parts = list.flatMap((name) => { const v = rng.bytes(rng.length(200, [0, 1])); return [lengthBytes(name.length, false), lengthBytes(v.length, false), name, v]; });
+  return Buffer.concat(parts);
+}
+
+test(`decodePairs reports the same registered shape on both cores, on ${SHAPED_BODIES} bodies near registered shapes (seed ${SEED})`, () => {
+  const rng0 = new Rng((SEED ^ 0x5555) >>> 0);
+  // Shapes: known names (some repeated), an unknown one now and then.
+  const shapes = Array.from({ length: 12 }, () => Array.from({ length: rng0.range(0, 30) }, () =>
+    rng0.chance(0.9) ? Buffer.from(rng0.pick(KNOWN_NAMES), 'latin1') : Buffer.from(`X_UNKNOWN_${rng0.int(5)}`, 'latin1')));
+  const idsOf = (names: readonly Buffer[]): number[] => names.map((n) => KNOWN_NAMES.indexOf(n.toString('latin1')) + 1);
+  const registered: string[] = [];
+  for (const c of [NATIVE, JS]) c.core.forgetShapes();
+  try {
+    for (const names of shapes) {
+      const ids = Uint16Array.from(idsOf(names));
+      const got = [NATIVE.core.registerShape(ids), JS.core.registerShape(ids)];
+      if (!registered.includes(ids.join())) registered.push(ids.join());
+      expect(got).toEqual([registered.indexOf(ids.join()) + 1, registered.indexOf(ids.join()) + 1]);
+    }
+    const seen = run(SHAPED_BODIES, 0x6666, (rng, seen) => {
+      const body = bodyNear(rng, rng.pick(shapes));
+      const f = compareDecode('pairs', body, 0, body.length, [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], seen);
+      if (f !== null) return `${f}; body ${show(body)}`;
+      const n = NATIVE.core.decodePairs(body, 0, body.length);
+      const ids = Array.from({ length: n }, (_, i) => NATIVE.core.scratch[PAIRS_AT + 4 * i + 3] >>> 16);
+      const want = registered.indexOf(ids.join()) + 1;
+      const got = [NATIVE.core.scratch[SCRATCH_SHAPE_ID], JS.core.decodePairs(body, 0, body.length) && JS.core.scratch[SCRATCH_SHAPE_ID]];
+      if (n > 0 && (got[0] !== want || got[1] !== want)) return `shape id ${got} (native, js), want ${want}; body ${show(body)}`;
+      note(seen, want ? 'registered' : 'other');
+      return null;
+    });
+    expectSeen(seen, ['registered', 'other'], 50);
+  } finally {
+    for (const c of [NATIVE, JS]) c.core.forgetShapes();
+  }
+});
+
 test(`scanNetstring agrees on ${NETSTRINGS} generated and mutated netstrings under random limits (seed ${SEED})`, () => {
   const seen = run(NETSTRINGS, 0x3333, (rng, seen) => {
     const bytes = genNetstring(rng);
@@ -379,5 +428,5 @@ test(`decodeScgiHeaders and decodeScgiHeader agree on ${SCGI_HEADERS} generated 
 });
 
 test('the differential runs at least 10,000 inputs', () => {
-  expect(RECORD_STREAMS + PAIR_BODIES + NETSTRINGS + SCGI_HEADERS).toBeGreaterThanOrEqual(10000);
+  expect(RECORD_STREAMS + PAIR_BODIES + NETSTRINGS + SCGI_HEADERS + SHAPED_BODIES).toBeGreaterThanOrEqual(10000);
 });
