@@ -159,7 +159,7 @@ napi_value DecodePairs(napi_env env, napi_callback_info info) {
   if (!RangeArgs(env, info, &core, &buf, &begin, &end)) return Throw(env, "decodePairs(buf: Uint8Array)");
   int32_t n = cgiwire::fastcgi::DecodePairs(buf, begin, end, core->Limits(), core->names.get(),
                                             core->scratch + kScratchPairs, core->PairCapacity(),
-                                            core->scratch + kScratchShape);
+                                            core->scratch + kScratchShape, core->shapes.Last());
   core->MatchShape(n);
   return Int(env, n);
 }
@@ -173,7 +173,7 @@ napi_value DecodePairsText(napi_env env, napi_callback_info info) {
   if (!RangeArgs(env, info, &core, &buf, &begin, &end)) return Throw(env, "decodePairsText(buf: Uint8Array)");
   int32_t n = cgiwire::fastcgi::DecodePairs(buf, begin, end, core->Limits(), core->names.get(),
                                             core->scratch + kScratchPairs, core->PairCapacity(),
-                                            core->scratch + kScratchShape);
+                                            core->scratch + kScratchShape, core->shapes.Last());
   if (n < 0) return Int(env, n);
   core->MatchShape(n);
   core->scratch[kScratchCount] = static_cast<uint32_t>(n);

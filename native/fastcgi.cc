@@ -115,6 +115,7 @@ NameTable::NameTable(const std::vector<std::string>& names) {
   size_t cap = 16;
   while (cap < names.size() * 4) cap <<= 1;
   slots_.assign(cap, Slot{0, 0, 0, 0, 0});
+  by_id_.assign(names.size() + 1, Slot{0, 0, UINT32_MAX, 0, 0});
   mask_ = cap - 1;
   for (const std::string& name : names) {
     const uint8_t* bytes = reinterpret_cast<const uint8_t*>(name.data());
@@ -127,6 +128,7 @@ NameTable::NameTable(const std::vector<std::string>& names) {
     while (slots_[i].id != 0) i = (i + 1) & mask_;
     slots_[i] = Slot{key.head, key.tail, static_cast<uint32_t>(name.size()), static_cast<uint32_t>(count_ + 1),
                      static_cast<uint32_t>(pool_.size())};
+    by_id_[count_ + 1] = slots_[i];
     pool_ += name;
     count_++;
   }
@@ -155,7 +157,8 @@ inline bool ReadPairLength(const uint8_t* buf, size_t end, size_t* pos, uint32_t
 }  // namespace
 
 int32_t DecodePairs(const uint8_t* buf, size_t begin, size_t end, const PairLimits& limits,
-                    const NameTable* names, uint32_t* __restrict out, size_t capacity, uint32_t* shape) {
+                    const NameTable* names, uint32_t* __restrict out, size_t capacity, uint32_t* shape,
+                    ExpectedIds expected) {
   if (end - begin > limits.max_bytes) return kParamsTooLarge;
   const size_t max_pairs = std::min<size_t>(limits.max_pairs, capacity);
   const uint32_t max_name = std::min(limits.max_name, kMaxNameLength);
@@ -179,7 +182,11 @@ int32_t DecodePairs(const uint8_t* buf, size_t begin, size_t end, const PairLimi
     // Compare against what remains; never add the two declared lengths.
     if (name_len > end - pos) return kPairsTruncated;
     if (value_len > end - pos - name_len) return kPairsTruncated;
-    uint32_t id = names ? names->Find(buf + pos, name_len) : 0;
+    uint32_t id = 0;
+    if (names) {
+      uint32_t want = n < expected.count ? expected.ids[n] : 0;
+      id = want != 0 && names->Is(want, buf + pos, name_len) ? want : names->Find(buf + pos, name_len);
+    }
     uint32_t* p = out + n * kPairWords;
     p[0] = static_cast<uint32_t>(pos);
     p[1] = static_cast<uint32_t>(pos + name_len);
@@ -208,13 +215,13 @@ uint32_t ShapeTable::Register(const uint16_t* ids, size_t n) {
   return static_cast<uint32_t>(entries_.size());
 }
 
-uint32_t ShapeTable::Match(const uint32_t* pairs, size_t n, uint32_t hash) const {
+uint32_t ShapeTable::Match(const uint32_t* pairs, size_t n, uint32_t hash) {
   for (size_t e = 0; e < entries_.size(); e++) {
     const Entry& entry = entries_[e];
     if (entry.hash != hash || entry.ids.size() != n) continue;
     size_t i = 0;
     while (i < n && entry.ids[i] == pairs[i * kPairWords + 3] >> 16) i++;
-    if (i == n) return static_cast<uint32_t>(e + 1);
+    if (i == n) return last_ = static_cast<uint32_t>(e + 1);
   }
   return 0;
 }

@@ -90,6 +90,8 @@ class NameTable {
  public:
   explicit NameTable(const std::vector<std::string>& names);
   inline uint32_t Find(const uint8_t* name, size_t len) const;
+  // Whether name[0, len) is the known name `id` (1-based): Find's comparison without the hash and probe.
+  inline bool Is(uint32_t id, const uint8_t* name, size_t len) const;
   size_t size() const { return count_; }
 
  private:
@@ -103,6 +105,7 @@ class NameTable {
     uint32_t offset;
   };
   std::vector<Slot> slots_;
+  std::vector<Slot> by_id_;  // index = id; the id of a name never found (a repeat, too long) has len UINT32_MAX
   std::string pool_;
   size_t mask_ = 0;
   size_t count_ = 0;
@@ -141,6 +144,15 @@ inline uint32_t NameTable::Find(const uint8_t* name, size_t len) const {
   }
 }
 
+inline bool NameTable::Is(uint32_t id, const uint8_t* name, size_t len) const {
+  if (id >= by_id_.size()) return false;
+  const Slot& s = by_id_[id];
+  if (s.len != len) return false;
+  NameKey key = KeyOf(name, len);
+  return s.head == key.head && s.tail == key.tail &&
+         (len <= 16 || std::memcmp(pool_.data() + s.offset + 8, name + 8, len - 16) == 0);
+}
+
 // One decoded pair is four uint32 words: [nameOffset, valueOffset, valueLength, nameLength | knownId << 16].
 // Offsets are absolute positions in `buf`. Names are therefore at most 65535 bytes, whatever max_name says.
 constexpr size_t kPairWords = 4;
@@ -150,8 +162,15 @@ constexpr uint32_t kMaxNameLength = 65535;
 // what remains before it is used, in 64-bit-safe size_t arithmetic (CVE-2025-23016: two 31-bit lengths
 // summed in 32 bits wrapped libfcgi's allocation). `names` may be null (no ids). On success returns the
 // pair count and sets *shape to a hash of the sequence of known ids (0 when a name is not known).
+// `expected` lists the ids the caller expects, in order (the shape matched last): each name is first
+// compared with its expected known name, and hashed only when that fails. Only speed depends on it.
+struct ExpectedIds {
+  const uint16_t* ids = nullptr;
+  size_t count = 0;
+};
 int32_t DecodePairs(const uint8_t* buf, size_t begin, size_t end, const PairLimits& limits,
-                    const NameTable* names, uint32_t* out, size_t capacity, uint32_t* shape);
+                    const NameTable* names, uint32_t* out, size_t capacity, uint32_t* shape,
+                    ExpectedIds expected = {});
 
 // Folds one id into a shape hash; the TypeScript side computes the same sequence.
 inline uint32_t ShapeStep(uint32_t h, uint32_t id) { return (h ^ id) * 16777619u; }
@@ -168,9 +187,18 @@ class ShapeTable {
   // already registered, or 0 when the table is full.
   uint32_t Register(const uint16_t* ids, size_t n);
   // The index of the registered sequence equal to the known ids of `n` decoded pairs (pair words as
-  // DecodePairs writes them), whose shape hash is `hash`; 0 when none is.
-  uint32_t Match(const uint32_t* pairs, size_t n, uint32_t hash) const;
-  void Clear() { entries_.clear(); }
+  // DecodePairs writes them), whose shape hash is `hash`; 0 when none is. Remembers the one it found.
+  uint32_t Match(const uint32_t* pairs, size_t n, uint32_t hash);
+  // The ids of the sequence matched last (none before a match): what the next decode most likely finds.
+  ExpectedIds Last() const {
+    if (last_ == 0) return {};
+    const std::vector<uint16_t>& ids = entries_[last_ - 1].ids;
+    return ExpectedIds{ids.data(), ids.size()};
+  }
+  void Clear() {
+    entries_.clear();
+    last_ = 0;
+  }
 
  private:
   struct Entry {
@@ -178,6 +206,7 @@ class ShapeTable {
     std::vector<uint16_t> ids;
   };
   std::vector<Entry> entries_;  // index - 1
+  uint32_t last_ = 0;
 };
 
 // ---- Encoders ------------------------------------------------------------------------------------

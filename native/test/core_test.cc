@@ -1321,6 +1321,59 @@ TEST(NameTable_ManyNamesAllFound) {
     CHECK_EQ(t.Find(reinterpret_cast<const uint8_t*>(list[i].data()), list[i].size()), i + 1);
 }
 
+TEST(NameTable_IsComparesWithOneKnownName) {
+  std::vector<std::string> list = {"REQUEST_METHOD", "HTTP_X_A_VERY_LONG_HEADER_NAME", "SCGI", "REQUEST_METHOD", "AB"};
+  fcgi::NameTable t(list);
+  auto is = [&](uint32_t id, const std::string& s) {
+    return t.Is(id, reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  };
+  CHECK(is(1, "REQUEST_METHOD"));
+  CHECK(is(2, "HTTP_X_A_VERY_LONG_HEADER_NAME"));
+  CHECK(is(3, "SCGI"));
+  CHECK(is(5, "AB"));
+  CHECK(!is(1, "REQUEST_METHOd"));
+  CHECK(!is(2, "HTTP_X_A_VERY_LONG_HEADEX_NAME"));  // only the middle differs
+  CHECK(!is(1, "SCGI"));
+  CHECK(!is(4, "REQUEST_METHOD"));  // a repeat is never reported: Find gives 1
+  CHECK(!is(0, ""));
+  CHECK(!is(6, "AB"));
+  CHECK(!is(60000, "AB"));
+}
+
+TEST(DecodePairs_ExpectedIdsChangeNothingButSpeed) {
+  fcgi::NameTable t(kKnownNames);
+  Bytes in = Cat({P("REQUEST_METHOD", "GET"), P("X_UNKNOWN", "1"), P("HTTP_HOST", "h"), P("SCGI", "1"),
+                  P("REQUEST_METHOD", "again"), P("HTTP_HOST", "x")});
+  Decoded plain = Pairs(in, kWide, &t);
+  CHECK_EQ(plain.code, 6);
+  std::vector<uint16_t> right;
+  for (const DecodedPair& p : plain.pairs) right.push_back(static_cast<uint16_t>(p.id));
+  std::vector<std::vector<uint16_t>> expectations = {
+      right,
+      std::vector<uint16_t>(right.begin(), right.begin() + 3),
+      [&] { std::vector<uint16_t> v = right; v.push_back(1); v.push_back(2); return v; }(),
+      std::vector<uint16_t>(right.rbegin(), right.rend()),
+      {1, 1, 1, 1, 1, 1},
+      {60000, 0, 65535, 3, 2, 1},
+      {},
+  };
+  Guarded g(in);
+  for (const std::vector<uint16_t>& ids : expectations) {
+    std::vector<uint32_t> out(64 * fcgi::kPairWords);
+    uint32_t shape = 0;
+    int32_t n = fcgi::DecodePairs(g.data(), 0, in.size(), kWide, &t, out.data(), 64, &shape,
+                                  fcgi::ExpectedIds{ids.data(), ids.size()});
+    Decoded d = ToDecoded(n, out, shape);
+    CHECK_EQ(d.code, plain.code);
+    CHECK_EQ(d.shape, plain.shape);
+    for (size_t i = 0; i < d.pairs.size() && i < plain.pairs.size(); i++) {
+      CHECK_EQ(d.pairs[i].id, plain.pairs[i].id);
+      CHECK_EQ(d.pairs[i].name_at, plain.pairs[i].name_at);
+      CHECK_EQ(d.pairs[i].value_len, plain.pairs[i].value_len);
+    }
+  }
+}
+
 TEST(DecodePairs_ShapeIsTheFoldOfShapeStepOverIds) {
   fcgi::NameTable t(kKnownNames);
   Bytes in = Cat({P("REQUEST_METHOD", "GET"), P("X_UNKNOWN", "1"), P("HTTP_HOST", "h"), P("SCGI", "1"),
@@ -1385,6 +1438,25 @@ TEST(ShapeTable_FullRefusesMore_ClearForgetsAll) {
   t.Clear();
   CHECK_EQ(t.Match(PairWordsWithIds(first).data(), 2, FoldShape(first)), 0);
   CHECK_EQ(t.Register(more.data(), more.size()), 1);
+}
+
+TEST(ShapeTable_LastIsTheSequenceMatchedLast) {
+  fcgi::ShapeTable t;
+  CHECK_EQ(t.Last().count, 0);
+  std::vector<uint16_t> a = {3, 0, 5}, b = {7};
+  t.Register(a.data(), a.size());
+  t.Register(b.data(), b.size());
+  CHECK_EQ(t.Last().count, 0);
+  CHECK_EQ(t.Match(PairWordsWithIds(b).data(), 1, FoldShape(b)), 2);
+  CHECK_EQ(t.Last().count, 1);
+  CHECK_EQ(t.Last().ids[0], 7);
+  std::vector<uint16_t> other = {9, 9};
+  CHECK_EQ(t.Match(PairWordsWithIds(other).data(), 2, FoldShape(other)), 0);  // a miss keeps the last one
+  CHECK_EQ(t.Last().count, 1);
+  CHECK_EQ(t.Match(PairWordsWithIds(a).data(), 3, FoldShape(a)), 1);
+  CHECK_EQ(t.Last().count, 3);
+  t.Clear();
+  CHECK_EQ(t.Last().count, 0);
 }
 
 // =================================================================================================
