@@ -280,6 +280,10 @@ function compileHead(ids: Uint16Array): HeadBuilder {
     props.push(`${JSON.stringify(key)}: ${expr}`);
   }
   const slot = (k: number): string => (slots[k] === undefined ? 'undefined' : v(slots[k]!));
+  // A value cut only when needed (SCRIPT_NAME, PATH_INFO and QUERY_STRING make the url only without REQUEST_URI).
+  const lazySlot = (k: number): string => (slots[k] === undefined ? 'undefined' : valueExpr(slots[k]!));
+  const url = slots[1] === undefined ? `r(undefined, ${lazySlot(2)}, ${lazySlot(3)}, ${lazySlot(4)})`
+    : `${slot(1)} || r(undefined, ${lazySlot(2)}, ${lazySlot(3)}, ${lazySlot(4)})`;
   // The same rules as finishHead, resolved for this shape.
   const content = (key: string, cgi: number, http: number): string =>
     `{ const c = ${slot(cgi)} || ${slot(http)}; if (c) { h[${JSON.stringify(key)}] = c; raw.push(${JSON.stringify(key)}, c); } }`;
@@ -287,7 +291,7 @@ function compileHead(ids: Uint16Array): HeadBuilder {
     ...unknown.map((i) => `u(h, raw, s, e, b, ${i});`),
     content('content-type', 5, 7),
     content('content-length', 6, 8),
-    `return { method: ${slot(0)} || "GET", url: r(${slot(1)}, ${slot(2)}, ${slot(3)}, ${slot(4)}), headers: h, rawHeaders: raw, ` +
+    `return { method: ${slot(0)} || "GET", url: ${url}, headers: h, rawHeaders: raw, ` +
       `protocol: ${slot(9)}, remoteAddress: ${slot(10)}, remotePort: ${slot(11)}, localAddress: ${slot(12)}, ` +
       `localPort: ${slot(13)}, https: ${slot(14)} };`,
   ];
