@@ -16,6 +16,9 @@ import type { Exchange } from '../exchange.js';
 
 /** Response headers a CGI application must not send (RFC 3875, 6.3; RFC 9110, 7.6.1). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'te', 'trailer']);
+/** 1 at the lengths of those names and of Location: a header name of any other length is passed as it is. */
+const SPECIAL_LENGTH = new Uint8Array(18);
+for (const name of [...HOP_BY_HOP, 'location']) SPECIAL_LENGTH[name.length] = 1;
 
 /** The addresses of an exchange, from its CGI params. */
 export interface SocketAddresses {
@@ -217,7 +220,8 @@ export class ExchangeSocket extends EventEmitter {
 
   /**
    * text[0, end) is "HTTP/1.1 301 Moved\r\nName: value..." -> "Location: ...\r\nStatus: 301 Moved\r\nName: value\r\n\r\n".
-   * HAProxy 2.6 turns 301 into 302 unless Location comes before Status: so Location goes first.
+   * HAProxy 2.6 turns 301 into 302 unless Location comes before Status: so Location goes first. Kept lines
+   * are copied in runs; only a name as long as a hop-by-hop name or Location is lower-cased and looked at.
    */
   private cgiHeader(text: string, end: number): string {
     let at = text.indexOf('\r\n');
@@ -225,21 +229,24 @@ export class ExchangeSocket extends EventEmitter {
     const status = text.slice(text.indexOf(' ') + 1, at);
     let out = '';
     let location = '';
+    let kept = at + 2; // where the current run of kept lines starts
     while (at < end) {
       const from = at + 2;
       let to = text.indexOf('\r\n', from);
       if (to < 0 || to > end) to = end;
       const colon = text.indexOf(':', from);
-      const name = colon > from && colon < to ? text.slice(from, colon).toLowerCase() : '';
-      if (HOP_BY_HOP.has(name)) {
-        if (name === 'transfer-encoding' && /chunked/i.test(text.slice(colon + 1, to))) this.chunked = new Dechunker();
-      } else if (name === 'location') {
-        location += text.slice(from, to + 2);
-      } else {
-        out += text.slice(from, to) + '\r\n';
+      if (colon > from && colon < to && colon - from < SPECIAL_LENGTH.length && SPECIAL_LENGTH[colon - from] === 1) {
+        const name = text.slice(from, colon).toLowerCase();
+        if (name === 'location' || HOP_BY_HOP.has(name)) {
+          out += text.slice(kept, from);
+          kept = to + 2;
+          if (name === 'location') location += text.slice(from, to + 2);
+          else if (name === 'transfer-encoding' && /chunked/i.test(text.slice(colon + 1, to))) this.chunked = new Dechunker();
+        }
       }
       at = to;
     }
+    if (kept < end) out += text.slice(kept, end) + '\r\n';
     return `${location}Status: ${status}\r\n${out}\r\n`;
   }
 }

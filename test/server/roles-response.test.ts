@@ -184,6 +184,38 @@ describe('response shape', () => {
     expect(a.headers.filter(([n]) => n.toLowerCase() === 'set-cookie').map(([, v]) => v)).toEqual(['a=1; Path=/', 'b=2; HttpOnly']);
   });
 
+  it('hop-by-hop headers anywhere in the block are dropped, names of the same lengths are kept, each line whole', async () => {
+    const r = await startRouted({}, {
+      '/mixed': (_q, res) => {
+        res.setHeader('Connection', 'close'); // first line dropped
+        res.setHeader('X-A', '1');
+        res.setHeader('X-Long-Name-Here', 'same length as proxy-connection');
+        res.setHeader('TE', 'trailers');
+        res.setHeader('X-Keep-Ali', 'same length as keep-alive');
+        res.setHeader('Location', '/there');
+        res.setHeader('KEEP-ALIVE', 'timeout=1');
+        res.setHeader('Proxy-Connection', 'keep-alive');
+        res.setHeader('X-Trailer', 'kept');
+        res.setHeader('Content-Length', '4');
+        res.writeHead(302);
+        res.end('body');
+      },
+    });
+    const c = await r.client();
+    c.send(request(1, { uri: '/mixed' }));
+    const stdout = (await c.response(1)).stdout.toString('latin1');
+    const head = stdout.slice(0, stdout.indexOf('\r\n\r\n'));
+    expect(stdout.slice(head.length)).toBe('\r\n\r\nbody');
+    const lines = head.split('\r\n');
+    expect(lines.slice(0, 2)).toEqual(['Location: /there', 'Status: 302 Found']);
+    expect(lines.filter((l) => l.startsWith('X-') || l.startsWith('Content-Length'))).toEqual([
+      'X-A: 1', 'X-Long-Name-Here: same length as proxy-connection', 'X-Keep-Ali: same length as keep-alive',
+      'X-Trailer: kept', 'Content-Length: 4']);
+    for (const l of lines) expect(l).toMatch(/^[A-Za-z-]+: /);
+    expect(lines.map((l) => l.slice(0, l.indexOf(':')).toLowerCase()).filter((n) =>
+      ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'proxy-connection'].includes(n))).toEqual([]);
+  });
+
   it('res.stderr writes produce STDERR records, and an empty STDERR record comes before END_REQUEST', async () => {
     const r = await startRouted({}, {
       '/log': (_q, res) => {
