@@ -79,8 +79,10 @@ export interface CodecCore {
    * are compared one by one, so a hash collision cannot report a wrong shape.
    */
   registerShape(ids: Uint16Array): number;
-  /** Forgets every registered shape. */
+  /** Forgets every registered shape; indexes are then handed out again from 1. */
   forgetShapes(): void;
+  /** Moves on every forgetShapes(): an index seen before a change may name another sequence after it. */
+  readonly shapeGeneration: number;
   /** Record headers (8 bytes each) framing a stream payload of `length` bytes; returns the record count. */
   writeStreamHeaders(out: Uint8Array, offset: number, type: number, requestId: number, length: number,
     close: boolean): number;

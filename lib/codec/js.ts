@@ -213,9 +213,16 @@ export function scanRecordsInto(out: Uint32Array, chunk: Uint8Array, start: numb
         out[f + 1] = pos + 8;
         out[f + 2] = content;
         out[f + 3] = content | padding << 16;
-        pos += 8 + content + padding;
         contentLeft = 0;
-        paddingLeft = 0;
+        if (n === capacity && padding > 0) {
+          // As native, a call that fills the fragment area stops before the padding.
+          pos += 8 + content;
+          paddingLeft = padding;
+          phase = P_PADDING;
+        } else {
+          pos += 8 + content + padding;
+          paddingLeft = 0;
+        }
         continue;
       }
     }
@@ -316,8 +323,11 @@ class JsCore implements CodecCore {
     return this.shapes.register(ids);
   }
 
+  shapeGeneration = 0;
+
   forgetShapes(): void {
     this.shapes.clear();
+    this.shapeGeneration++;
   }
 
   reserve(pairs: number): void {

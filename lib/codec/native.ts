@@ -108,8 +108,11 @@ class NativeCore implements CodecCore {
     return this.binding.registerShape(ids);
   }
 
+  shapeGeneration = 0;
+
   forgetShapes(): void {
     this.binding.forgetShapes();
+    this.shapeGeneration++;
   }
 
   reserve(pairs: number): void {

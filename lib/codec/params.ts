@@ -5,8 +5,10 @@
  * whole params body by `substring` (V8 makes those slices cheap). A web server location sends the same names
  * in the same order on every request, so each sequence of known-name ids ("shape") seen twice gets a builder
  * compiled to create its objects as literals with constant keys: one allocation, one hidden class. Keys in
- * generated code come only from KNOWN_NAMES, never from the wire; ids are checked one by one before a
- * builder is used, so a hash collision cannot mislead it. Unknown names take a plain loop.
+ * generated code come only from KNOWN_NAMES, never from the wire. A shape is registered with the core, which
+ * compares the ids of every decode with the registered sequences one by one and reports the index of the
+ * equal one (so a hash collision cannot mislead a builder); a builder is found by that index. Unknown names
+ * take a plain loop.
  */
 import {
   type CodecCore, SCRATCH_COUNT, SCRATCH_LIMITS, SCRATCH_PAIRS, SCRATCH_SHAPE, SCRATCH_SHAPE_ID, latin1, pairCapacity,
@@ -219,12 +221,14 @@ interface Shape {
 /**
  * The shapes of one core: builders by the index the core gave each registered shape, and how often each
  * unregistered hash was seen. It is kept on the core itself (under a registered symbol) so that two copies
- * of this module sharing the thread's native core also share its indexes. clearShapeCache() bumps
- * `generation`; a cache of another generation forgets its shapes, in the core too, before use.
+ * of this module sharing the thread's native core also share its indexes. It is emptied whenever the core
+ * forgets its shapes (core.shapeGeneration moves: an index may then name another sequence), and
+ * clearShapeCache() makes every core forget them (a generation kept on globalThis, shared by module copies).
  */
 interface ShapeCache {
   core: CodecCore;
   generation: number;
+  coreGeneration: number;
   byId: (Shape | undefined)[];
   sightings: Map<number, number>;
   /** The core refused a shape (SHAPE_CAPACITY reached): new shapes take the plain loop. */
@@ -232,22 +236,27 @@ interface ShapeCache {
 }
 
 const CACHE = Symbol.for('cgiwire.shapeCache');
+const GENERATION = Symbol.for('cgiwire.shapeCacheGeneration');
+type GenerationHolder = typeof globalThis & { [GENERATION]?: number };
 let lastCache: ShapeCache | undefined;
-let generation = 0;
 
 function cacheOf(core: CodecCore): ShapeCache {
   let cache = lastCache;
+  const generation = (globalThis as GenerationHolder)[GENERATION] ?? 0;
   if (cache === undefined || cache.core !== core) {
     const holder = core as CodecCore & { [CACHE]?: ShapeCache };
-    cache = (holder[CACHE] ??= { core, generation, byId: [], sightings: new Map(), full: false });
+    cache = (holder[CACHE] ??= { core, generation, coreGeneration: -1, byId: [], sightings: new Map(), full: false });
     lastCache = cache;
   }
   if (cache.generation !== generation) {
+    cache.generation = generation;
     core.forgetShapes();
+  }
+  if (cache.coreGeneration !== core.shapeGeneration) {
     cache.byId.length = 0;
     cache.sightings.clear();
     cache.full = false;
-    cache.generation = generation;
+    cache.coreGeneration = core.shapeGeneration;
   }
   return cache;
 }
@@ -347,7 +356,8 @@ function shapeOf(core: CodecCore, e: Uint32Array, n: number): Shape | undefined 
 
 /** Forgets every compiled shape, in every core (for tests and benchmarks). */
 export function clearShapeCache(): void {
-  generation++;
+  const holder = globalThis as GenerationHolder;
+  holder[GENERATION] = (holder[GENERATION] ?? 0) + 1;
 }
 
 /** Options of {@link buildHead} and {@link buildObject}: `compiled: false` forces the plain loops. */

@@ -103,8 +103,9 @@ function genRecords(rng: Rng): Buffer {
   if (rng.chance(0.02)) {
     // More records in one chunk than the scratch has room for.
     const n = rng.range(1000, 2600);
-    const empty = Buffer.from([1, 5, 0, 1, 0, 0, 0, 0]);
-    for (let i = 0; i < n; i++) parts.push(empty);
+    // Empty records, or one content byte and 7 of padding: a call that fills the scratch stops before it.
+    const record = rng.chance(0.5) ? Buffer.from([1, 5, 0, 1, 0, 0, 0, 0]) : Buffer.from([1, 5, 0, 1, 0, 1, 7, 0, 0x41, 0, 0, 0, 0, 0, 0, 0]);
+    for (let i = 0; i < n; i++) parts.push(record);
     return Buffer.concat(parts);
   }
   const n = rng.range(1, 14);

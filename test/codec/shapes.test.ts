@@ -3,6 +3,9 @@
  * produced, on both cores, for FastCGI pairs and SCGI headers; and heads stay right past the core's capacity.
  */
 import { afterEach, describe, expect, test } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { clearShapeCache, DEFAULT_PARAMS_LIMITS, encodePairBody, encodeScgiHeader } from '../../lib/index.js';
 import { SCRATCH_PAIRS, SCRATCH_SHAPE_ID, SHAPE_CAPACITY, type CodecCore } from '../../lib/codec/core.js';
 import { setLimits } from '../../lib/codec/params.js';
@@ -90,4 +93,45 @@ describe.each(CODECS)('$name codec: registered shapes', ({ codec }) => {
       }
     }
   });
+
+  test('a builder is never used for another shape after the core forgets its shapes directly', () => {
+    const A: [string, string][] = [['REQUEST_METHOD', 'GET'], ['REQUEST_URI', '/a'], ['HTTP_HOST', 'a.example']];
+    const B: [string, string][] = [['HTTP_USER_AGENT', 'ua'], ['REQUEST_URI', '/b'], ['REQUEST_METHOD', 'POST'], ['HTTP_ACCEPT', '*/*']];
+    for (let i = 0; i < 3; i++) codec.decodeParams(encodePairBody(A));
+    core.forgetShapes(); // index 1 is handed out again, to B
+    for (let i = 0; i < 3; i++) {
+      const head = codec.decodeParams(encodePairBody(B)).head!;
+      expect({ method: head.method, url: head.url, headers: head.headers })
+        .toEqual({ method: 'POST', url: '/b', headers: { 'user-agent': 'ua', accept: '*/*' } });
+    }
+    expect(codec.decodeParams(encodePairBody(A)).head?.headers).toEqual({ host: 'a.example' });
+  });
+});
+
+test('two copies of the codec module sharing the native core keep its shapes after clearShapeCache', async () => {
+  // A second copy of the built package (as a bundler or a test runner that reloads modules may make): both
+  // copies use the thread's one native core. Alternating between them must not clear its shapes each time.
+  const dist = path.resolve('dist');
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'cgiwire-copy-'));
+  try {
+    fs.cpSync(dist, path.join(copy, 'dist'), { recursive: true });
+    fs.symlinkSync(path.resolve('node_modules'), path.join(copy, 'node_modules'));
+    fs.symlinkSync(path.resolve('build'), path.join(copy, 'build'));
+    fs.copyFileSync(path.resolve('package.json'), path.join(copy, 'package.json'));
+    const a = await import(path.join(dist, 'index.js'));
+    const b = await import(path.join(copy, 'dist', 'index.js'));
+    const ca = a.createCodec('native'), cb = b.createCodec('native');
+    expect(ca.core).toBe(cb.core);
+    a.clearShapeCache();
+    const body = encodePairBody([['REQUEST_METHOD', 'GET'], ['REQUEST_URI', '/x'], ['HTTP_HOST', 'h']]);
+    const ids: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const { head } = (i % 2 ? cb : ca).decodeParams(body);
+      expect(head.url).toBe('/x');
+      ids.push(ca.core.scratch[SCRATCH_SHAPE_ID]);
+    }
+    expect(ids.slice(3).every((v) => v !== 0)).toBe(true);
+  } finally {
+    fs.rmSync(copy, { recursive: true, force: true });
+  }
 });
