@@ -135,6 +135,31 @@ export function encodeEndRequest(requestId: number, appStatus: number, protocolS
   return out;
 }
 
+/**
+ * The end of a response in one buffer: the empty STDOUT record, the empty STDERR record when STDERR was
+ * used, and END_REQUEST (FastCGI 1.0, 5.3 and 5.5): what a server writes when a request is complete.
+ */
+export function encodeResponseEnd(requestId: number, appStatus: number, protocolStatus: number,
+  stderr: boolean): Buffer {
+  checkInt('requestId', requestId, 65535);
+  checkInt('appStatus', appStatus, 0xffffffff);
+  checkInt('protocolStatus', protocolStatus, 255);
+  const out = Buffer.allocUnsafe(stderr ? 32 : 24);
+  writeHeader(out, 0, RecordType.STDOUT, requestId, 0, 0);
+  let at = 8;
+  if (stderr) {
+    writeHeader(out, 8, RecordType.STDERR, requestId, 0, 0);
+    at = 16;
+  }
+  writeHeader(out, at, RecordType.END_REQUEST, requestId, 8, 0);
+  out.writeUInt32BE(appStatus, at + 8);
+  out[at + 12] = protocolStatus;
+  out[at + 13] = 0;
+  out[at + 14] = 0;
+  out[at + 15] = 0;
+  return out;
+}
+
 /** ABORT_REQUEST (FastCGI 1.0, 5.4): a header with no content. */
 export function encodeAbortRequest(requestId: number): Buffer {
   checkInt('requestId', requestId, 65535);

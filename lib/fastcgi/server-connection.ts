@@ -5,7 +5,7 @@
 import type { Socket } from 'node:net';
 import {
   BUILD_HEAD, type Codec, type Params, RecordType, encodeEndRequest, encodeGetValuesResult, encodeStream,
-  encodeStreamEnd, encodeTextRecord, encodeUnknownType,
+  encodeResponseEnd, encodeTextRecord, encodeUnknownType,
 } from '../codec/index.js';
 import { CgiwireError, LimitError } from '../errors.js';
 import { Exchange, type ResponseSink, type Role } from '../exchange.js';
@@ -73,10 +73,7 @@ class Request implements ResponseSink {
   end(appStatus: number): void {
     if (this.done) return;
     // The closing STDOUT (and STDERR) record and END_REQUEST, in one buffer.
-    const end = encodeEndRequest(this.id, appStatus >>> 0, ProtocolStatus.REQUEST_COMPLETE);
-    const parts = this.stderrUsed ? [encodeStreamEnd(RecordType.STDOUT, this.id), encodeStreamEnd(RecordType.STDERR, this.id), end]
-      : [encodeStreamEnd(RecordType.STDOUT, this.id), end];
-    this.conn.output(Buffer.concat(parts));
+    this.conn.output(encodeResponseEnd(this.id, appStatus >>> 0, ProtocolStatus.REQUEST_COMPLETE, this.stderrUsed));
     this.conn.finish(this);
   }
 

@@ -6,6 +6,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   COALESCE_BELOW, MAX_STREAM_RECORD, encodeBeginRequest, encodeEndRequest, encodeAbortRequest, encodeUnknownType,
+  encodeResponseEnd, encodeStreamEnd,
   encodeParams, encodePairBody, encodeScgiHeader, encodeGetValues, encodeGetValuesResult,
 } from '../../lib/index.js';
 import { CODECS } from '../helpers/codecs.js';
@@ -238,6 +239,21 @@ describe.each(CODECS)('$name codec: encodeScgiHeader', ({ codec }) => {
     expect(decodeBack(encodeScgiHeader(999999999999999, [])).contentLength).toBe(999999999999999);
     expect(encodeScgiHeader(Number.MAX_SAFE_INTEGER, []).toString()).toContain('9007199254740991');
   });
+});
+
+test('encodeResponseEnd: the empty records of the given streams, then END_REQUEST, as one buffer (golden bytes)', () => {
+  const hex = (b: Buffer): string => b.toString('hex');
+  expect(hex(encodeResponseEnd(0x0102, 0xa0b0c0d0, 3, false))).toBe(
+    '0106010200000000' + '0103010200080000' + 'a0b0c0d003000000');
+  expect(hex(encodeResponseEnd(7, 1, 0, true))).toBe(
+    '0106000700000000' + '0107000700000000' + '0103000700080000' + '0000000100000000');
+  for (const stderr of [false, true]) {
+    expect(encodeResponseEnd(65535, 0xffffffff, 255, stderr)).toEqual(Buffer.concat([
+      encodeStreamEnd(6, 65535), ...(stderr ? [encodeStreamEnd(7, 65535)] : []), encodeEndRequest(65535, 0xffffffff, 255)]));
+  }
+  expect(thrownCode(() => encodeResponseEnd(65536, 0, 0, false))).toBe('ERR_OUT_OF_RANGE');
+  expect(thrownCode(() => encodeResponseEnd(1, 2 ** 32, 0, false))).toBe('ERR_OUT_OF_RANGE');
+  expect(thrownCode(() => encodeResponseEnd(1, 0, 256, false))).toBe('ERR_OUT_OF_RANGE');
 });
 
 describe.each(CODECS)('$name codec: argument checks of the record encoders', ({ codec }) => {
