@@ -16,6 +16,11 @@ export class OutputQueue {
   private full = false;
   private readonly flushNow = (): void => this.flush();
 
+  /** A push returned false and the socket has not drained since: the peer is not taking what is sent. */
+  get blocked(): boolean {
+    return this.full;
+  }
+
   /** An eager queue wrote this tick's first piece at once; the rest of the tick is gathered. */
   private wroteFirst = false;
   private readonly endTick = (): void => { this.wroteFirst = false; };

@@ -5,7 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import { CgiwireError } from '../errors.js';
-import { type PairPart } from '../codec/index.js';
+import { contentPiece, type PairPart } from '../codec/index.js';
 import { BadResponseError, ClientResponse, findHeadEnd, parseResponseHead } from './response.js';
 
 /** A request failed on the client side: connection, timeout, abort, queue, or the peer's refusal. */
@@ -222,7 +222,7 @@ export class ClientCall {
     if (this.state !== State.Running) return true;
     this.answered = true;
     this.timer?.refresh();
-    if (this.response !== null) return this.pushBody(buf.subarray(offset, offset + length));
+    if (this.response !== null) return this.pushBody(contentPiece(buf, offset, length));
     const max = this.limits.maxHeaderBytes;
     const have = this.headLength;
     if (have === 0) {
@@ -274,7 +274,7 @@ export class ClientCall {
     if (this.state !== State.Running || length === 0) return;
     this.answered = true;
     this.timer?.refresh();
-    const chunk = buf.subarray(offset, offset + length);
+    const chunk = contentPiece(buf, offset, length);
     this.onStderr?.(chunk, this);
     if (this.stderrHeld + length <= this.limits.maxStderrBytes) {
       this.stderrHeld += length;

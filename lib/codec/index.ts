@@ -47,7 +47,7 @@ export const codecName: CodecName = codec.name;
 export { Codec } from './codec.js';
 export type { DecodedScgiHeader } from './codec.js';
 export type { CodecCore } from './core.js';
-export { RecordReader, RecordType, isStreamType, type RecordCallback } from './records.js';
+export { RecordReader, RecordType, isStreamType, contentPiece, RETAIN_RATIO, type RecordCallback } from './records.js';
 export { NetstringReader } from './scgi.js';
 export {
   Params, DEFAULT_PARAMS_LIMITS, BUILD_HEAD, BUILD_NOTHING, BUILD_OBJECT, clearShapeCache,

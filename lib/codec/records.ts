@@ -39,6 +39,21 @@ export function isStreamType(type: number): boolean {
  */
 export type RecordCallback = (type: number, requestId: number, buf: Buffer, offset: number, length: number) => void;
 
+/**
+ * A view kept by its receiver keeps its whole chunk alive. Content handed to a consumer that may hold it
+ * (a request body, params gathered across records) is therefore a view only when it is at least
+ * 1/RETAIN_RATIO of the memory it would keep; a smaller piece is copied (cheaply: it is small by then).
+ * Without this, a peer sending 1-byte STDIN records each in its own 64 KiB chunk made 64 KiB stay alive per
+ * body byte held, far beyond bodyBufferBytes.
+ */
+export const RETAIN_RATIO = 4;
+
+/** buf[offset, offset + length) as a view, or as a copy when the view would keep far more memory alive. */
+export function contentPiece(buf: Buffer, offset: number, length: number): Buffer {
+  const view = buf.subarray(offset, offset + length);
+  return length * RETAIN_RATIO >= buf.buffer.byteLength ? view : Buffer.from(view);
+}
+
 // Fragments live in the core's scratch. Decoders write elsewhere, so a callback may decode params; but a
 // callback that pushes into another reader (a nested push) would overwrite the fragments still to be
 // delivered, so a nested push saves the fragment area and puts it back when it is done.

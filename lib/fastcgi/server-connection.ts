@@ -4,7 +4,7 @@
  */
 import type { Socket } from 'node:net';
 import {
-  BUILD_HEAD, type Codec, type Params, RecordType, encodeEndRequest, encodeGetValuesResult, encodeStream,
+  BUILD_HEAD, type Codec, type Params, RecordType, contentPiece, encodeEndRequest, encodeGetValuesResult, encodeStream,
   encodeResponseEnd, encodeTextRecord, encodeUnknownType,
 } from '../codec/index.js';
 import { CgiwireError, LimitError } from '../errors.js';
@@ -91,22 +91,36 @@ export class FastCgiServerConnection {
   /** Requests whose consumer holds bodyBufferBytes of unread body: reading stops while there are any. */
   private readonly holding = new Set<Request>();
   private readonly out: OutputQueue;
+  /** Reading stopped because the web server is not taking this side's output (as node:http does). */
+  private outputBlocked = false;
   private closing = false;
   /** Requests whose body is in its last QUICKACK_TAIL bytes. */
   private tailing = 0;
 
   constructor(readonly socket: Socket, private readonly server: ServerState) {
     this.codec = server.codec;
-    this.out = new OutputQueue(socket, () => { for (const r of this.requests.values()) r.exchange?.drain(); });
+    this.out = new OutputQueue(socket, () => {
+      if (this.outputBlocked) {
+        this.outputBlocked = false;
+        this.updateReading();
+      }
+      for (const r of this.requests.values()) r.exchange?.drain();
+    });
     this.reader = server.codec.createRecordReader((type, id, buf, offset, length) => this.onRecord(type, id, buf, offset, length));
     const ack = server.options.quickAck ? quickAcker(socket) : null;
     socket.on('data', (chunk: Buffer) => {
       const err = this.reader.push(chunk);
-      if (err !== null) this.fail(err);
+      if (err !== null) return this.fail(err);
+      // A peer that sends but does not read (answers to its management records, refusals, responses) would
+      // otherwise make this side queue output without bound: stop reading until it takes what is queued.
+      if (this.out.blocked && !this.outputBlocked) {
+        this.outputBlocked = true;
+        this.updateReading();
+      }
       // Near the end of a body, ACK at once: nginx holds a body's last small segment under Nagle until the
       // previous one is acknowledged, and a delayed ACK makes that 40 ms (p99 30-35 ms at one connection in
       // bench/E2E-RESULTS.md). Only near the end: immediate ACKs for a whole body cost CPU on both sides.
-      else if (ack !== null && this.tailing > 0) ack();
+      if (ack !== null && this.tailing > 0) ack();
     });
     socket.on('close', () => {
       if (this.requests.size > 0) this.abortAll(new CgiwireError('ERR_CONNECTION_CLOSED', 'the web server closed the connection'), true);
@@ -155,7 +169,11 @@ export class FastCgiServerConnection {
     return ok;
   }
 
-  /** A request's body has ended (or will not be read any more). */
+  /**
+   * A request's body has ended (or will not be read any more). Its unread body no longer stops the
+   * connection's reading: nothing more of it can come, and other requests, ABORT_REQUEST and the peer's
+   * close must still be seen.
+   */
   private endBody(r: Request): void {
     if (r.bodyDone) return;
     r.bodyDone = true;
@@ -163,6 +181,7 @@ export class FastCgiServerConnection {
       r.tail = false;
       this.tailing--;
     }
+    this.release(r);
   }
 
   /** Counts the request in `tailing` once its body's end is near. */
@@ -209,9 +228,10 @@ export class FastCgiServerConnection {
           if (length === 0) {
             r.dataDone = true;
             r.exchange.deliverData(null);
-          } else if (!r.exchange.deliverData(buf.subarray(offset, offset + length)) && !this.holding.has(r)) {
+            this.release(r);
+          } else if (!r.exchange.deliverData(contentPiece(buf, offset, length)) && !this.holding.has(r)) {
             this.holding.add(r); // the same bound as the body: unread DATA stops the connection's reading
-            this.socket.pause();
+            this.updateReading();
           }
         }
         return;
@@ -269,7 +289,7 @@ export class FastCgiServerConnection {
         return this.refuse(r, 431, 'Request Header Fields Too Large',
           new LimitError('ERR_FASTCGI_PARAMS_TOO_LARGE', 'the params are larger than maxParamsBytes'));
       }
-      r.params.push(buf.subarray(offset, offset + length));
+      r.params.push(contentPiece(buf, offset, length));
       return;
     }
     // The empty PARAMS record: the params are complete. One piece is decoded where it lies; more are joined once.
@@ -315,9 +335,9 @@ export class FastCgiServerConnection {
       this.endBody(r);
       return this.refuse(r, 413, 'Payload Too Large', new LimitError('ERR_BODY_TOO_LARGE', 'the request body is larger than maxBodyBytes'));
     }
-    if (!ex.deliverBody(buf.subarray(offset, offset + length)) && !this.holding.has(r)) {
+    if (!ex.deliverBody(contentPiece(buf, offset, length)) && !this.holding.has(r)) {
       this.holding.add(r);
-      this.socket.pause();
+      this.updateReading();
     }
   }
 
@@ -326,15 +346,26 @@ export class FastCgiServerConnection {
   }
 
   private release(r: Request): void {
-    if (this.holding.delete(r) && this.holding.size === 0 && !this.socket.destroyed) this.socket.resume();
+    if (this.holding.delete(r) && this.holding.size === 0) this.updateReading();
+  }
+
+  /** Reads while no request holds its unread body limit and the web server takes this side's output. */
+  private updateReading(): void {
+    if (this.socket.destroyed) return;
+    if (this.holding.size > 0 || this.outputBlocked) this.socket.pause();
+    else this.socket.resume();
   }
 
   /** Answers a request the application never sees, or stops one it sees, with an HTTP status. */
   private refuse(r: Request, status: number, reason: string, err: Error): void {
     this.server.onError(err);
-    if (!r.responseStarted) {
-      r.write(Buffer.from(`Status: ${status} ${reason}\r\nContent-Type: text/plain\r\n\r\n${reason}\n`, 'latin1'));
+    if (r.responseStarted) {
+      // Part of the handler's response is out: it is cut, never passed off as complete (see abandon).
+      if (r.exchange !== null) r.exchange.abandon(); else r.abandon();
+      r.exchange?.abort(err, false);
+      return;
     }
+    r.write(Buffer.from(`Status: ${status} ${reason}\r\nContent-Type: text/plain\r\n\r\n${reason}\n`, 'latin1'));
     // Ended before the handler hears of the abort, so nothing it does then can reach the web server.
     if (r.exchange !== null) r.exchange.end(0); else r.end(0);
     r.exchange?.abort(err);

@@ -102,7 +102,7 @@ export class ExchangeSocket extends EventEmitter {
       if (cb) process.nextTick(cb, new Error('write after the response ended'));
       return false;
     }
-    if (!(typeof data === 'string' ? this.sendText(data, encoding ?? 'utf8') : this.send(data as Buffer))) this.blocked = true;
+    if (!(typeof data === 'string' ? this.sendText(data, encoding ?? 'utf8') : this.send(asBuffer(data)))) this.blocked = true;
     if (cb) {
       if (this.blocked) this.waiting.push(cb);
       else this.pending.push(cb);
@@ -249,6 +249,11 @@ export class ExchangeSocket extends EventEmitter {
     if (kept < end) out += text.slice(kept, end) + '\r\n';
     return `${location}Status: ${status}\r\n${out}\r\n`;
   }
+}
+
+/** node:http takes a Buffer or any Uint8Array; the encoders need a Buffer (a view, not a copy). */
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /** "HTTP/1.1 1xx ...": an interim response head (100 Continue, 102 Processing, 103 Early Hints). */

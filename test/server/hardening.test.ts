@@ -1,0 +1,127 @@
+/**
+ * What a misbehaving or merely unusual peer or handler must not do to the server: hold memory beyond the
+ * limits through retained chunks, pile up answers it does not read, stall a connection behind a request whose
+ * body has ended, pass a cut response off as complete, or crash on bytes node:http accepts.
+ */
+import type { Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { record } from '../helpers/fcgi.js';
+import { begin, cgiParams, params, parseCgi, request, sleep, stdin, until } from '../helpers/fcgi-client.js';
+import { start, stopAll } from './setup.js';
+
+afterEach(stopAll);
+
+/** A raw record of `type` for `id` with `content` (no padding). */
+function raw(type: number, id: number, content: Buffer): Buffer {
+  const h = Buffer.alloc(8);
+  h[0] = 1; h[1] = type; h.writeUInt16BE(id, 2); h.writeUInt16BE(content.length, 4);
+  return Buffer.concat([h, content]);
+}
+
+describe('retained chunks', () => {
+  it('a small body piece from a large chunk is a copy, not a view that keeps the chunk alive', async () => {
+    const pieces: Buffer[] = [];
+    const r = await start({}, (req, res) => {
+      req.on('data', (c: Buffer) => pieces.push(c));
+      req.on('end', () => res.end('ok'));
+    });
+    const c = await r.client();
+    c.send(begin(1), params(1, cgiParams('/', { CONTENT_LENGTH: '4' }, 'POST')));
+    // Each chunk: one body byte for request 1, then 60 KB of STDIN for an id that is not active (ignored).
+    const filler = raw(5, 99, Buffer.alloc(60000, 0x41));
+    for (let i = 0; i < 4; i++) {
+      c.send(Buffer.concat([raw(5, 1, Buffer.from([i])), filler]));
+      await sleep(5);
+    }
+    c.send(stdin(1, '', true));
+    await c.response(1);
+    expect(Buffer.concat(pieces)).toEqual(Buffer.from([0, 1, 2, 3]));
+    for (const p of pieces) expect(p.buffer.byteLength).toBeLessThan(60000);
+  });
+
+  it('a large body piece is still handed on as a view of its chunk (zero-copy)', async () => {
+    const pieces: Buffer[] = [];
+    const r = await start({}, (req, res) => {
+      req.on('data', (c: Buffer) => pieces.push(c));
+      req.on('end', () => res.end('ok'));
+    });
+    const c = await r.client();
+    const body = Buffer.alloc(40000, 7);
+    c.send(request(1, { uri: '/', method: 'POST', body }));
+    await c.response(1);
+    expect(Buffer.concat(pieces)).toEqual(body);
+    expect(pieces.some((p) => p.byteOffset > 0 && p.buffer.byteLength > p.length)).toBe(true);
+  });
+});
+
+describe('output the web server does not read', () => {
+  it('the connection stops reading while its answers are not taken', async () => {
+    const r = await start({}, (_q, s) => s.end());
+    let serverSide: Socket | undefined;
+    r.server.on('connection', (s: Socket) => { serverSide = s; });
+    const c = await r.client();
+    c.socket.pause(); // the peer stops reading
+    const block = Buffer.concat(Array.from({ length: 8192 }, () => record(12, 0))); // unknown management type
+    for (let i = 0; i < 64; i++) { // 4 MiB of records asking for 8 MiB of answers
+      c.socket.write(block);
+      if (i % 16 === 15) await sleep(1);
+    }
+    await sleep(500);
+    expect(serverSide!.writableLength).toBeLessThan(1024 * 1024);
+    c.socket.resume(); // reading again: the answers flow and the server reads on
+    await until(() => c.receivedBytes >= 64 * 8192 * 16, 10000, 'every UNKNOWN_TYPE answer');
+  });
+});
+
+describe('a body that has ended', () => {
+  it('does not keep the connection paused while its handler works on', async () => {
+    const r = await start({ bodyBufferBytes: 16384 }, async (req, res) => {
+      if (req.url === '/upload') {
+        let n = 0;
+        for await (const chunk of req) n += (chunk as Buffer).length;
+        await sleep(1500);
+        res.end(`got ${n}`);
+      } else res.end('quick');
+    });
+    const c = await r.client();
+    const t0 = Date.now();
+    c.send(request(1, { uri: '/upload', method: 'POST', body: Buffer.alloc(40000, 1) })); // STDIN and its end in one write
+    await sleep(100);
+    c.send(request(2, { uri: '/quick' }));
+    expect(parseCgi((await c.response(2, 3000)).stdout).body.toString()).toBe('quick');
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(parseCgi((await c.response(1, 3000)).stdout).body.toString()).toBe('got 40000');
+  });
+});
+
+describe('maxBodyBytes crossed after the response started', () => {
+  it('the cut response does not end with END_REQUEST (it would look complete)', async () => {
+    const r = await start({ maxBodyBytes: 1000 }, (req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '100' });
+      res.write('first half\n');
+      req.on('data', () => {});
+      req.on('end', () => res.end('second half\n'));
+    });
+    const c = await r.client();
+    c.send(begin(1), params(1, cgiParams('/', { CONTENT_LENGTH: '5000' }, 'POST')));
+    await until(() => (c.partial(1)?.stdout.length ?? 0) > 0, 2000, 'the first half');
+    c.send(stdin(1, Buffer.alloc(5000, 1), true));
+    await expect(c.response(1, 2000)).rejects.toThrow(/closed before END_REQUEST/);
+    expect(r.protocolErrors.map((e) => (e as { code?: string }).code)).toContain('ERR_BODY_TOO_LARGE');
+  });
+});
+
+describe('node:http compatibility', () => {
+  it('res.write and res.end take a Uint8Array, small or large', async () => {
+    const r = await start({}, (_q, s) => {
+      s.write('a');
+      s.write(new Uint8Array(10).fill(98));
+      s.end(new Uint8Array(3000).fill(99));
+    });
+    const c = await r.client();
+    c.send(request(1));
+    const body = parseCgi((await c.response(1)).stdout).body.toString();
+    expect(body).toBe('a' + 'b'.repeat(10) + 'c'.repeat(3000));
+    expect(r.handlerErrors).toEqual([]);
+  });
+});
