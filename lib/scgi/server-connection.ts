@@ -48,6 +48,8 @@ export class ScgiServerConnection implements ResponseSink {
   }
 
   private onData(chunk: Buffer): void {
+    // A refused request is over: the rest of its bytes (a body the web server was still sending) is dropped.
+    if (this.exchange === null && this.done) return;
     if (this.exchange === null) {
       const at = this.reader.push(chunk);
       if (typeof at !== 'number') return this.refuse(at instanceof LimitError ? 431 : 400, at);

@@ -113,6 +113,32 @@ describe.each(CODECS)('SCGI ($name codec)', ({ codec }) => {
     await expectScgiServes(r);
   });
 
+  it('a request refused with 503 never reaches the handler, even when the rest of its body comes after a slot frees', async () => {
+    const release = deferred();
+    const seen: string[] = [];
+    const r = await startRouted({ codec, protocol: 'scgi', maxRequests: 1 }, {
+      '/hold': async (_q, s) => { seen.push('hold'); await release.promise; s.end('held'); },
+      '/late': async (q, s) => { seen.push('late'); for await (const _ of q) { /* read */ } s.end('late'); },
+    });
+    const held = scgiExchange(r.port, encodeScgiHeader(0, [['REQUEST_METHOD', 'GET'], ['REQUEST_URI', '/hold']]));
+    await until(() => r.server.activeRequests === 1, 2000, 'one request in progress');
+    // A web server still writing its body after the 503 and the close (a half-open peer).
+    const b = connect({ port: r.port, host: '127.0.0.1', allowHalfOpen: true });
+    const got: Buffer[] = [];
+    b.on('data', (chunk: Buffer) => got.push(chunk));
+    b.on('error', () => { /* the reset after the close */ });
+    b.write(Buffer.concat([encodeScgiHeader(10, [['REQUEST_METHOD', 'POST'], ['REQUEST_URI', '/late']]), Buffer.from('12345')]));
+    await until(() => Buffer.concat(got).toString('latin1').startsWith('Status: 503'), 2000, '503');
+    release.resolve();
+    expect(parseCgi(await held).body.toString()).toBe('held');
+    await until(() => r.server.activeRequests === 0, 2000, 'no request in progress');
+    b.write('67890');
+    await sleep(150);
+    b.destroy();
+    expect(seen).toEqual(['hold']);
+    expect(r.server.activeRequests).toBe(0);
+  });
+
   it('a handler that throws gives 500 and the close', async () => {
     const r = await startRouted({ codec, protocol: 'scgi' }, { '/throw': () => { throw new Error('scgi boom'); } });
     const got = await scgiExchange(r.port, encodeScgiHeader(0, [['REQUEST_METHOD', 'GET'], ['REQUEST_URI', '/throw']]));
