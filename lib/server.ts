@@ -134,7 +134,11 @@ export class Server extends EventEmitter {
     if (done) this.once('close', () => done());
     if (this.closing) return this;
     this.closing = true;
-    this.net.close(() => this.emit('close'));
+    // Once closed the server may listen again, as net.Server can.
+    this.net.close(() => {
+      this.closing = false;
+      this.emit('close');
+    });
     for (const c of this.connections) c.drainAndClose();
     const timer = setTimeout(() => {
       const err = Object.assign(new Error('the server closed before the request finished'), { code: 'ERR_SERVER_CLOSED' });

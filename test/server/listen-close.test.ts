@@ -341,6 +341,26 @@ describe('close()', () => {
   });
 });
 
+describe('close() then listen() again', () => {
+  it('a closed server listens again, serves, and closes again (as net.Server does)', async () => {
+    const server = createServer((_q, res) => res.end('ok'));
+    servers.push(server);
+    const listen = (): Promise<number> => withTimeout(new Promise<number>((resolve) =>
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port))), 2000, 'listen');
+    const close = (): Promise<void> => withTimeout(new Promise<void>((resolve) => server.close(() => resolve())), 2000, "'close'");
+    for (let round = 0; round < 2; round++) {
+      const c = await FcgiClient.connect(await listen());
+      c.send(request(1));
+      const res = await c.response(1);
+      expect(res.protocolStatus).toBe(PS.REQUEST_COMPLETE);
+      expect(parseCgi(res.stdout).body.toString()).toBe('ok');
+      c.destroy();
+      await close();
+      expect(server.listening).toBe(false);
+    }
+  });
+});
+
 // ---- A runnable copy of lib/ for child processes ----------------------------------------------------
 
 let distDir: string | undefined;
