@@ -39,6 +39,7 @@ class Binding implements ExchangeListener {
     readonly socket: ExchangeSocket) {}
 
   body(chunk: Buffer): boolean {
+    this.socket.touch();
     return this.req.push(chunk);
   }
 
@@ -82,6 +83,7 @@ class Binding implements ExchangeListener {
 export function bind(exchange: Exchange, bodyBufferBytes: number): { req: CgiRequest; res: CgiResponse } {
   const socket = new ExchangeSocket(exchange, addressesOf(exchange), bodyBufferBytes);
   const req = createRequest(exchange, socket);
+  socket.request = req;
   const res = createResponse(exchange, req, socket);
   const binding = new Binding(exchange, req, res, socket);
   if (exchange.role === 'filter') {

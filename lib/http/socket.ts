@@ -54,6 +54,10 @@ export class ExchangeSocket extends EventEmitter {
   private blocked = false;
   private waiting: WriteCallback[] = [];
   private pending: WriteCallback[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private timeoutMs = 0;
+  /** The request read through this socket (node:http gives it 'timeout' too). */
+  request: (EventEmitter & { complete: boolean }) | null = null;
 
   constructor(private readonly exchange: Exchange, addresses: SocketAddresses, bodyBufferBytes: number) {
     super();
@@ -67,7 +71,37 @@ export class ExchangeSocket extends EventEmitter {
   }
 
   // net.Socket methods frameworks call; the web server owns the real connection, so they change nothing here.
-  setTimeout(_ms: number, cb?: () => void): this { if (cb) this.once('timeout', cb); return this; }
+  /**
+   * As net.Socket: 'timeout' after `ms` without a write or a body piece (0 turns it off). Then, as node:http's
+   * server does, the request (while its body is incomplete) and the response get 'timeout' too, and when
+   * nobody listens for it anywhere the response is cut (req.setTimeout/res.setTimeout rely on this).
+   */
+  setTimeout(ms: number, cb?: () => void): this {
+    if (cb) this.once('timeout', cb);
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.timeoutMs = ms > 0 && Number.isFinite(ms) ? ms : 0;
+    this.touch();
+    return this;
+  }
+
+  /** Activity: restarts the timeout, if one is set. */
+  touch(): void {
+    if (this.timeoutMs === 0 || this.destroyed) return;
+    if (this.timer !== null) this.timer.refresh();
+    else this.timer = setTimeout(() => this.onTimeout(), this.timeoutMs).unref();
+  }
+
+  private onTimeout(): void {
+    this.timer = null;
+    if (this.destroyed) return;
+    const socketTimeout = this.emit('timeout');
+    const req = this.request;
+    const reqTimeout = req !== null && !req.complete && req.emit('timeout', this);
+    const res = (this as { _httpMessage?: EventEmitter })._httpMessage;
+    const resTimeout = res !== undefined && res !== null && res.emit('timeout', this);
+    if (!socketTimeout && !reqTimeout && !resTimeout) this.destroy();
+  }
   setNoDelay(): this { return this; }
   setKeepAlive(): this { return this; }
   ref(): this { return this; }
@@ -102,6 +136,7 @@ export class ExchangeSocket extends EventEmitter {
       if (cb) process.nextTick(cb, new Error('write after the response ended'));
       return false;
     }
+    this.touch();
     if (!(typeof data === 'string' ? this.sendText(data, encoding ?? 'utf8') : this.send(asBuffer(data)))) this.blocked = true;
     if (cb) {
       if (this.blocked) this.waiting.push(cb);
@@ -128,6 +163,8 @@ export class ExchangeSocket extends EventEmitter {
     if (this.destroyed) return this;
     this.destroyed = true;
     this.writable = false;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
     this.exchange.abandon();
     const cbs = this.waiting.concat(this.pending);
     this.waiting = [];

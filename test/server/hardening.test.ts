@@ -125,3 +125,42 @@ describe('node:http compatibility', () => {
     expect(r.handlerErrors).toEqual([]);
   });
 });
+
+describe('req.setTimeout and res.setTimeout (node:http: the socket times out after ms without activity)', () => {
+  it("res.setTimeout(ms, cb): cb runs after ms and may answer (the usual '503 when the work stalls')", async () => {
+    const r = await start({}, (_req, res) => {
+      res.setTimeout(100, () => { res.statusCode = 503; res.end('timed out'); });
+      // ...work that never finishes
+    });
+    const c = await r.client();
+    c.send(request(1));
+    const a = parseCgi((await c.response(1, 2000)).stdout);
+    expect(a.status).toBe(503);
+    expect(a.body.toString()).toBe('timed out');
+  });
+
+  it('writes keep it from firing; setTimeout(0) turns it off', async () => {
+    let fired = 0;
+    const r = await start({}, async (req, res) => {
+      req.setTimeout(120, () => { fired++; });
+      for (let i = 0; i < 6; i++) { res.write(`${i}`); await sleep(40); }
+      req.setTimeout(0);
+      await sleep(200);
+      res.end('.');
+    });
+    const c = await r.client();
+    c.send(request(1));
+    expect(parseCgi((await c.response(1, 3000)).stdout).body.toString()).toBe('012345.');
+    expect(fired).toBe(0);
+  });
+
+  it('a timeout nobody listens for cuts the response, as node:http destroys the socket', async () => {
+    const r = await start({}, (req, res) => {
+      res.write('partial');
+      req.socket.setTimeout(100);
+    });
+    const c = await r.client();
+    c.send(request(1));
+    await expect(c.response(1, 2000)).rejects.toThrow(/closed before END_REQUEST/);
+  });
+});
