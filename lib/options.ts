@@ -24,6 +24,12 @@ export interface ServerOptions {
   params?: Partial<ParamsLimits>;
   /** A connection with no request in progress and no bytes for this long is closed (ms; default 120000). */
   idleTimeout?: number;
+  /**
+   * A request's params must be complete this long after they start (ms; default 60000, as node:http's
+   * headersTimeout): FastCGI from BEGIN_REQUEST to the empty PARAMS record, SCGI from the first byte to the
+   * end of the header netstring. Beyond it the request gets 408 and its slot is freed.
+   */
+  paramsTimeout?: number;
   /** Request body bytes accepted (default Infinity); beyond it the request ends with 413. */
   maxBodyBytes?: number;
   /**
@@ -52,6 +58,7 @@ export interface ResolvedOptions {
   maxRequests: number;
   params: ParamsLimits;
   idleTimeout: number;
+  paramsTimeout: number;
   maxBodyBytes: number;
   bodyBufferBytes: number;
   webServerAddrs: ReadonlySet<string> | null;
@@ -100,6 +107,7 @@ export function resolveOptions(opts: ServerOptions = {}, env: NodeJS.ProcessEnv 
     maxRequests: positive('maxRequests', opts.maxRequests, 1024),
     params: { ...DEFAULT_PARAMS_LIMITS, ...opts.params },
     idleTimeout: positive('idleTimeout', opts.idleTimeout, 120_000),
+    paramsTimeout: positive('paramsTimeout', opts.paramsTimeout, 60_000),
     maxBodyBytes: opts.maxBodyBytes === undefined ? Infinity : positive('maxBodyBytes', opts.maxBodyBytes + 1, 1) - 1,
     bodyBufferBytes: positive('bodyBufferBytes', opts.bodyBufferBytes, 65536),
     webServerAddrs: addrs === null ? null : new Set(addrs.map((a) => normalizeAddress(a.trim())).filter(Boolean)),

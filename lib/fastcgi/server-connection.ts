@@ -32,7 +32,8 @@ export interface ServerState {
 }
 
 class Request implements ResponseSink {
-  params: Buffer[] = [];
+  /** PARAMS pieces so far; null once the params have ended (or never will). */
+  params: Buffer[] | null = [];
   paramsBytes = 0;
   exchange: Exchange | null = null;
   bodyBytes = 0;
@@ -45,6 +46,8 @@ class Request implements ResponseSink {
   bodyLeft = Infinity;
   /** Counted in the connection's `tailing`: the last QUICKACK_TAIL bytes of its body are arriving. */
   tail = false;
+  /** Runs out paramsTimeout after the params started, when they did not end in the chunk that began them. */
+  paramsTimer: NodeJS.Timeout | null = null;
 
   constructor(readonly conn: FastCgiServerConnection, readonly id: number, readonly role: Role,
     readonly keepConn: boolean) {}
@@ -96,6 +99,8 @@ export class FastCgiServerConnection {
   private closing = false;
   /** Requests whose body is in its last QUICKACK_TAIL bytes. */
   private tailing = 0;
+  /** Requests begun whose params have not ended. */
+  private awaitingParams = 0;
 
   constructor(readonly socket: Socket, private readonly server: ServerState) {
     this.codec = server.codec;
@@ -121,6 +126,8 @@ export class FastCgiServerConnection {
       // previous one is acknowledged, and a delayed ACK makes that 40 ms (p99 30-35 ms at one connection in
       // bench/E2E-RESULTS.md). Only near the end: immediate ACKs for a whole body cost CPU on both sides.
       if (ack !== null && this.tailing > 0) ack();
+      // Params almost always end in the chunk that begins them; only a request still waiting gets a timer.
+      if (this.awaitingParams > 0) this.armParamsTimers();
     });
     socket.on('close', () => {
       if (this.requests.size > 0) this.abortAll(new CgiwireError('ERR_CONNECTION_CLOSED', 'the web server closed the connection'), true);
@@ -192,10 +199,37 @@ export class FastCgiServerConnection {
     }
   }
 
+  /** Starts the paramsTimeout of each request whose params have not ended and that has none yet. */
+  private armParamsTimers(): void {
+    for (const r of this.requests.values()) {
+      if (r.exchange !== null || r.done || r.paramsTimer !== null) continue;
+      r.paramsTimer = setTimeout(() => {
+        if (r.exchange === null && !r.done) {
+          this.refuse(r, 408, 'Request Timeout', new LimitError('ERR_PARAMS_TIMEOUT',
+            `the params of request ${r.id} did not end within paramsTimeout`));
+        }
+      }, this.server.options.paramsTimeout);
+      r.paramsTimer.unref();
+    }
+  }
+
+  /** The request's params have ended (or never will): it no longer waits for them. */
+  private paramsSettled(r: Request): void {
+    if (r.paramsTimer !== null) {
+      clearTimeout(r.paramsTimer);
+      r.paramsTimer = null;
+    }
+    if (r.params !== null) {
+      r.params = null;
+      this.awaitingParams--;
+    }
+  }
+
   /** A request's END_REQUEST is out. */
   finish(r: Request): void {
     if (r.done) return;
     r.done = true;
+    this.paramsSettled(r);
     this.endBody(r);
     this.requests.delete(r.id);
     this.server.active--;
@@ -278,23 +312,25 @@ export class FastCgiServerConnection {
       return;
     }
     this.server.active++;
+    this.awaitingParams++;
     this.requests.set(id, new Request(this, id, role!, keepConn));
   }
 
   private onParams(r: Request, buf: Buffer, offset: number, length: number): void {
-    if (r.exchange !== null || r.done) return;
+    const pieces = r.params;
+    if (pieces === null || r.exchange !== null || r.done) return;
     if (length > 0) {
       r.paramsBytes += length;
       if (r.paramsBytes > this.server.options.params.maxParamsBytes) {
         return this.refuse(r, 431, 'Request Header Fields Too Large',
           new LimitError('ERR_FASTCGI_PARAMS_TOO_LARGE', 'the params are larger than maxParamsBytes'));
       }
-      r.params.push(contentPiece(buf, offset, length));
+      pieces.push(contentPiece(buf, offset, length));
       return;
     }
     // The empty PARAMS record: the params are complete. One piece is decoded where it lies; more are joined once.
-    const body = r.params.length === 1 ? r.params[0] : Buffer.concat(r.params, r.paramsBytes);
-    r.params = [];
+    const body = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces, r.paramsBytes);
+    this.paramsSettled(r);
     let decoded;
     try {
       decoded = this.codec.decodeParams(body, 0, body.length, this.server.options.params, BUILD_HEAD);
@@ -380,6 +416,7 @@ export class FastCgiServerConnection {
 
   private abortAll(err: Error, byPeer: boolean): void {
     for (const r of [...this.requests.values()]) {
+      this.paramsSettled(r);
       r.exchange?.abort(err, byPeer);
       this.endBody(r);
       if (!r.done) {

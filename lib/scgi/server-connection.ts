@@ -18,6 +18,8 @@ export class ScgiServerConnection implements ResponseSink {
   private done = false;
   private readonly out: OutputQueue;
   private counted = false;
+  /** Runs out paramsTimeout after the first byte, when the header did not arrive in one chunk. */
+  private headerTimer: NodeJS.Timeout | null = null;
 
   constructor(readonly socket: Socket, private readonly server: ServerState) {
     this.reader = server.codec.createNetstringReader(server.options.params.maxParamsBytes);
@@ -53,7 +55,15 @@ export class ScgiServerConnection implements ResponseSink {
     if (this.exchange === null) {
       const at = this.reader.push(chunk);
       if (typeof at !== 'number') return this.refuse(at instanceof LimitError ? 431 : 400, at);
-      if (at < 0) return;
+      if (at < 0) {
+        this.headerTimer ??= setTimeout(() => {
+          if (this.exchange === null && !this.done) {
+            this.refuse(408, new LimitError('ERR_PARAMS_TIMEOUT', 'the SCGI header did not end within paramsTimeout'));
+          }
+        }, this.server.options.paramsTimeout).unref();
+        return;
+      }
+      this.stopHeaderTimer();
       if (!this.begin()) return;
       chunk = chunk.subarray(at);
     }
@@ -150,9 +160,14 @@ export class ScgiServerConnection implements ResponseSink {
   private refuse(status: number, err: Error): void {
     this.server.onError(err);
     const reason = status === 413 ? 'Payload Too Large' : status === 431 ? 'Request Header Fields Too Large'
-      : status === 503 ? 'Service Unavailable' : 'Bad Request';
+      : status === 503 ? 'Service Unavailable' : status === 408 ? 'Request Timeout' : 'Bad Request';
     this.done = true;
     this.socket.end(`Status: ${status} ${reason}\r\nContent-Type: text/plain\r\n\r\n${reason}\n`, 'latin1');
+  }
+
+  private stopHeaderTimer(): void {
+    if (this.headerTimer !== null) clearTimeout(this.headerTimer);
+    this.headerTimer = null;
   }
 
   private release(): void {
@@ -163,6 +178,7 @@ export class ScgiServerConnection implements ResponseSink {
   }
 
   private close(err: Error | null, byPeer = true): void {
+    this.stopHeaderTimer();
     if (err !== null && this.exchange !== null && !this.done) this.exchange.abort(err, byPeer);
     this.done = true;
     this.release();

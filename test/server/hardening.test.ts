@@ -164,3 +164,40 @@ describe('req.setTimeout and res.setTimeout (node:http: the socket times out aft
     await expect(c.response(1, 2000)).rejects.toThrow(/closed before END_REQUEST/);
   });
 });
+
+describe('paramsTimeout (node:http: headersTimeout)', () => {
+  it('a FastCGI request whose params never end gets 408 and frees its slot', async () => {
+    const r = await start({ paramsTimeout: 200, maxRequests: 2 }, (_q, s) => s.end('ok'));
+    const stalled = [await r.client(), await r.client()];
+    for (const c of stalled) c.send(begin(1), params(1, cgiParams('/'), false)); // PARAMS never closed
+    const answers = await Promise.all(stalled.map((c) => c.response(1, 2000)));
+    for (const a of answers) expect(parseCgi(a.stdout).status).toBe(408);
+    expect(r.protocolErrors.map((e) => (e as { code?: string }).code)).toEqual(['ERR_PARAMS_TIMEOUT', 'ERR_PARAMS_TIMEOUT']);
+    expect(r.server.activeRequests).toBe(0);
+    const c = await r.client();
+    c.send(request(1));
+    expect(parseCgi((await c.response(1)).stdout).body.toString()).toBe('ok');
+  });
+
+  it('a FastCGI request whose params end in time is not affected', async () => {
+    const r = await start({ paramsTimeout: 300 }, async (_q, s) => { await sleep(400); s.end('slow but fine'); });
+    const c = await r.client();
+    c.send(begin(1));
+    await sleep(150);
+    c.send(params(1, cgiParams('/')), stdin(1, '', true));
+    expect(parseCgi((await c.response(1, 2000)).stdout).body.toString()).toBe('slow but fine');
+  });
+
+  it('an SCGI header sent a byte at a time, slower than paramsTimeout in all, gets 408 and the close', async () => {
+    const r = await start({ protocol: 'scgi', paramsTimeout: 300, idleTimeout: 10000 }, (_q, s) => s.end('ok'));
+    const socket = (await import('node:net')).connect(r.port, '127.0.0.1');
+    const got: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => got.push(chunk));
+    socket.on('error', () => { /* closed by the server */ });
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    const header = Buffer.from('70:CONTENT_LENGTH\0' + '0\0SCGI\0' + '1\0REQUEST_METHOD\0GET\0REQUEST_URI\0/\0');
+    for (let i = 0; i < 8 && !socket.destroyed; i++) { socket.write(header.subarray(i, i + 1)); await sleep(60); }
+    await closed;
+    expect(Buffer.concat(got).toString('latin1')).toMatch(/^Status: 408 /);
+  });
+});
