@@ -73,8 +73,11 @@ class Binding implements ExchangeListener {
   finished(): void {
     this.exchange.end(0);
     const req = this.req;
-    // As node:http does after a response: a body nobody read is discarded; then both sides close.
-    if (!req.complete && req.listenerCount('data') === 0 && !req.readableFlowing) req.resume();
+    // The request ends with its response. A body that has all come but was not read is discarded, as
+    // node:http does ('end', then 'close'); one still coming never will (the connection stops taking it once
+    // END_REQUEST is out), so the request is closed rather than left waiting for ever.
+    if (!req.complete) req.destroy();
+    else if (req.listenerCount('data') === 0 && !req.readableFlowing) req.resume();
     this.socket.destroy();
   }
 }

@@ -201,3 +201,25 @@ describe('paramsTimeout (node:http: headersTimeout)', () => {
     expect(Buffer.concat(got).toString('latin1')).toMatch(/^Status: 408 /);
   });
 });
+
+describe('a response that ends before the request body has all come', () => {
+  it("the request then ends too: 'close' for a handler reading it, and for one that is not", async () => {
+    const events: string[][] = [[], []];
+    const r = await start({}, (req, res) => {
+      const mine = events[req.url === '/reading' ? 0 : 1];
+      if (req.url === '/reading') req.on('data', () => { /* reads */ });
+      req.on('end', () => mine.push('end'));
+      req.on('close', () => mine.push('close'));
+      req.on('error', () => mine.push('error'));
+      res.statusCode = 401; // answered before the upload is read, as many handlers do
+      res.end('no');
+    });
+    for (const uri of ['/reading', '/not-reading']) {
+      const c = await r.client();
+      c.send(begin(1), params(1, cgiParams(uri, { CONTENT_LENGTH: '20000' }, 'POST')), stdin(1, Buffer.alloc(10000, 1), false));
+      expect(parseCgi((await c.response(1)).stdout).status).toBe(401);
+    }
+    await until(() => events.every((e) => e.includes('close')), 2000, "'close' on both requests");
+    expect(events.map((e) => e.includes('error'))).toEqual([false, false]);
+  });
+});
