@@ -14,8 +14,13 @@
 import { EventEmitter } from 'node:events';
 import type { Exchange } from '../exchange.js';
 
-/** Response headers a CGI application must not send (RFC 3875, 6.3; RFC 9110, 7.6.1). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'te', 'trailer']);
+/**
+ * Response headers a CGI application must not send (RFC 3875, 6.3; RFC 9110, 7.6.1): the web server owns the
+ * connection (and cannot be upgraded through the gateway). A handler's own Status header is dropped too: the
+ * status comes from res.statusCode, and two Status lines would leave the web server to pick one.
+ */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'te', 'trailer',
+  'upgrade', 'status']);
 /** 1 at the lengths of those names and of Location: a header name of any other length is passed as it is. */
 const SPECIAL_LENGTH = new Uint8Array(18);
 for (const name of [...HOP_BY_HOP, 'location']) SPECIAL_LENGTH[name.length] = 1;

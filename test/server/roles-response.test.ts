@@ -196,6 +196,8 @@ describe('response shape', () => {
         res.setHeader('KEEP-ALIVE', 'timeout=1');
         res.setHeader('Proxy-Connection', 'keep-alive');
         res.setHeader('X-Trailer', 'kept');
+        res.setHeader('Status', '200 Handler Says'); // res.statusCode decides
+        res.setHeader('Upgrade', 'websocket');
         res.setHeader('Content-Length', '4');
         res.writeHead(302);
         res.end('body');
@@ -213,7 +215,8 @@ describe('response shape', () => {
       'X-Trailer: kept', 'Content-Length: 4']);
     for (const l of lines) expect(l).toMatch(/^[A-Za-z-]+: /);
     expect(lines.map((l) => l.slice(0, l.indexOf(':')).toLowerCase()).filter((n) =>
-      ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'proxy-connection'].includes(n))).toEqual([]);
+      ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'proxy-connection', 'upgrade'].includes(n))).toEqual([]);
+    expect(lines.filter((l) => l.toLowerCase().startsWith('status:'))).toEqual(['Status: 302 Found']);
   });
 
   it('res.stderr writes produce STDERR records, and an empty STDERR record comes before END_REQUEST', async () => {
