@@ -240,6 +240,8 @@ export class FastCgiServerConnection {
   }
 
   private onRecord(type: number, id: number, buf: Buffer, offset: number, length: number): void {
+    // After a fault closed the connection, the rest of its chunk is not acted on.
+    if (this.socket.destroyed) return;
     if (id === 0) return this.onManagement(type, buf, offset, length);
     const r = this.requests.get(id);
     switch (type) {

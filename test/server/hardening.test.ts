@@ -223,3 +223,17 @@ describe('a response that ends before the request body has all come', () => {
     expect(events.map((e) => e.includes('error'))).toEqual([false, false]);
   });
 });
+
+describe('after a protocol fault', () => {
+  it('the rest of the chunk is not acted on: no handler runs for a request on a connection being closed', async () => {
+    const seen: string[] = [];
+    const r = await start({}, (req, res) => { seen.push(req.url!); res.end('ok'); });
+    const c = await r.client();
+    // A duplicate BEGIN_REQUEST (a protocol error: the connection is closed), then a whole request, in one write.
+    c.send(begin(1), begin(1), request(2, { uri: '/after-the-fault' }));
+    await c.waitClosed(2000);
+    await sleep(50);
+    expect(seen).toEqual([]);
+    expect(r.protocolErrors.map((e) => (e as { code?: string }).code)).toEqual(['ERR_FASTCGI_DUPLICATE_REQUEST']);
+  });
+});
