@@ -116,7 +116,8 @@ test('two copies of the codec module sharing the native core keep its shapes aft
   try {
     fs.cpSync(dist, path.join(copy, 'dist'), { recursive: true });
     fs.symlinkSync(path.resolve('node_modules'), path.join(copy, 'node_modules'));
-    fs.symlinkSync(path.resolve('build'), path.join(copy, 'build'));
+    // The addon, wherever this checkout has it (a build from source, or the prebuild CI makes).
+    for (const dir of ['build', 'prebuilds']) if (fs.existsSync(dir)) fs.symlinkSync(path.resolve(dir), path.join(copy, dir));
     fs.copyFileSync(path.resolve('package.json'), path.join(copy, 'package.json'));
     const a = await import(path.join(dist, 'index.js'));
     const b = await import(path.join(copy, 'dist', 'index.js'));
