@@ -134,6 +134,35 @@ async function gatherBody(req: IncomingMessage, max: number): Promise<Buffer> {
   return Buffer.concat(parts, total);
 }
 
+/**
+ * Passes `length` bytes of `body` to `res` with backpressure, then ends it; the rest of the body is dropped
+ * (and the call cancelled). A body that ends short destroys `res`: the HTTP client must not take it whole.
+ */
+function pipeExactly(body: import('node:stream').Readable, res: ServerResponse, length: number): void {
+  let left = length;
+  if (left === 0) {
+    res.end();
+    body.destroy();
+    return;
+  }
+  const onData = (chunk: Buffer): void => {
+    const piece = chunk.length > left ? chunk.subarray(0, left) : chunk;
+    left -= piece.length;
+    if (left === 0) {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      res.end(piece);
+      body.destroy();
+    } else if (!res.write(piece)) {
+      body.pause();
+      res.once('drain', () => body.resume());
+    }
+  };
+  const onEnd = (): void => { res.destroy(new Error('PHP sent fewer bytes than its Content-Length')); };
+  body.on('data', onData);
+  body.once('end', onEnd);
+}
+
 function statusFor(err: unknown): number {
   if (err instanceof MappingError) return err.status;
   if (err instanceof ClientError && err.code === 'ERR_CGIWIRE_TIMEOUT') return 504;
@@ -281,19 +310,43 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
     // PHP's headers as one flat list for writeHead (node's fast path; they still override headers set before).
     const raw = response.rawHeaders;
     const flat: string[] = [];
-    let hasLength = false;
+    // PHP's Content-Length, held to as nginx does: bytes past it would reach a keep-alive HTTP client as a
+    // second response, too few would leave it waiting. -1: none; NaN: values that disagree or are not numbers.
+    let declared = -1;
     for (let i = 0; i < raw.length; i += 2) {
       const lower = raw[i].toLowerCase();
       if (HOP_BY_HOP.has(lower)) continue;
-      if (lower === 'content-length') hasLength = true;
+      if (lower === 'content-length') {
+        const v = /^\s*\d{1,15}\s*$/.test(raw[i + 1]) ? Number(raw[i + 1]) : NaN;
+        if (declared !== -1) {
+          if (v !== declared) declared = NaN;
+          continue; // one Content-Length line is enough
+        }
+        declared = v;
+      }
       flat.push(raw[i], raw[i + 1]);
+    }
+    if (Number.isNaN(declared)) {
+      response.body.destroy();
+      res.off('close', onClose);
+      res.statusCode = 502;
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      res.end('Bad Gateway: PHP sent an invalid or conflicting Content-Length\n');
+      return;
     }
     const status = response.status;
     // A response whose END_REQUEST came with its head (a small page) is complete: one write with its length
-    // instead of chunked coding.
-    const whole = !hasLength && !res.hasHeader('content-length') && status >= 200 && status !== 204 && status !== 304
-      ? response.takeWhole() : null;
-    if (whole !== null) flat.push('Content-Length', String(whole.length));
+    // instead of chunked coding (cut to PHP's own length when it gave one).
+    const bodyAllowed = status >= 200 && status !== 204 && status !== 304;
+    let whole = bodyAllowed && (declared >= 0 || !res.hasHeader('content-length')) ? response.takeWhole() : null;
+    if (whole !== null && declared >= 0) {
+      if (whole.length < declared) {
+        res.off('close', onClose);
+        res.destroy(new Error('PHP sent fewer bytes than its Content-Length'));
+        return;
+      }
+      whole = whole.subarray(0, declared);
+    } else if (whole !== null) flat.push('Content-Length', String(whole.length));
     try {
       if (res.getHeaderNames().length === 0) res.writeHead(status, response.statusText, flat);
       else {
@@ -335,7 +388,8 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
       body.once('error', (err) => { res.destroy(err); settle(); });
       res.once('finish', settle);
       res.once('close', settle);
-      body.pipe(res);
+      if (declared < 0 || !bodyAllowed) body.pipe(res);
+      else pipeExactly(body, res, declared);
     });
   };
   return Object.assign(handler, {
