@@ -95,14 +95,32 @@ function toBody(input: BodyInput): Buffer | Readable | null {
 
 const enum State { Queued, Running, Done }
 
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** Whether the params name an idempotent REQUEST_METHOD (the first one counts; none: not idempotent). */
+function idempotent(params: readonly (readonly [string, PairPart])[]): boolean {
+  for (const [name, value] of params) {
+    if (name !== 'REQUEST_METHOD') continue;
+    const method = typeof value === 'string' ? value : Buffer.from(value).toString('latin1');
+    return IDEMPOTENT.has(method);
+  }
+  return false;
+}
+
 export class ClientCall {
   readonly params: [string, PairPart][];
   readonly paramsEncoding: 'utf8' | 'latin1';
   readonly body: Buffer | Readable | null;
   readonly data: Buffer | Readable | null;
   readonly role: number;
-  /** A body given as bytes can be sent again: such a call may be retried on another connection. */
+  /**
+   * The call may be sent again on another connection when one is lost before any answer: its body is bytes
+   * and its REQUEST_METHOD is idempotent (RFC 9110, 9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE). A POST
+   * whose connection dies may have run, so it is never sent twice. It is also what pipelining requires.
+   */
   readonly replayable: boolean;
+  /** Times the call was sent again after a lost connection: at most once. */
+  replays = 0;
   readonly promise: Promise<ClientResponse>;
   /** Times the call was put back in the queue (a connection refused or lost it before any answer). */
   retries = 0;
@@ -142,8 +160,8 @@ export class ClientCall {
     this.role = ROLE_CODES[role];
     this.body = toBody(options.body);
     this.data = toBody(options.data);
-    this.replayable = !(this.body instanceof Readable) && !(this.data instanceof Readable);
     this.params = normaliseParams(options.params, this.body instanceof Buffer ? this.body.length : null);
+    this.replayable = !(this.body instanceof Readable) && !(this.data instanceof Readable) && idempotent(this.params);
     const encoding = options.paramsEncoding ?? 'utf8';
     if (encoding !== 'utf8' && encoding !== 'latin1') throw new TypeError(`paramsEncoding must be 'utf8' or 'latin1'`);
     this.paramsEncoding = encoding;

@@ -431,13 +431,16 @@ export class FastCgiClientConnection implements PoolConnection {
     for (const timer of this.aborting.values()) if (timer !== null) clearTimeout(timer);
     this.aborting.clear();
     this.order.length = 0;
-    // A call the connection lost before any answer may go again when its body can be sent again and the
-    // connection had been in use before it (a kept connection the peer closed at the same moment).
+    // A call the connection lost before any answer may go again, once, when it is replayable (bytes body,
+    // idempotent method) and the connection had been in use before it (a kept connection the peer closed at
+    // the same moment).
     const reused = this.served > 0 || this.probed;
     for (const [id, call] of [...this.calls]) {
       this.release(call, id);
-      if (reused && call.replayable && !call.answered && !(this.error instanceof ClientError)) this.hooks.requeue(call, this);
-      else call.fail(err);
+      if (reused && call.replayable && call.replays === 0 && !call.answered && !(this.error instanceof ClientError)) {
+        call.replays++;
+        this.hooks.requeue(call, this);
+      } else call.fail(err);
     }
     this.hooks.closed(this, this.error !== null || !this.ready ? err : null);
   }

@@ -370,6 +370,23 @@ for (const codecName of ['native', 'js'] as const) {
       return p;
     };
 
+    it('a request lost with its kept connection is sent again once, and only when its method is idempotent', async () => {
+      const runs: Record<string, number> = {};
+      // The peer answers the warm-up GETs, then "crashes" (closes with no answer) on every /crash request.
+      const p = await peer((r) => {
+        if (r.params.REQUEST_URI !== '/crash') { r.stdout('\r\nwarm'); r.end(); return; }
+        runs[r.params.REQUEST_METHOD] = (runs[r.params.REQUEST_METHOD] ?? 0) + 1; // the side effect
+        setTimeout(() => r.socket.destroy(), 30);
+      });
+      const client = newClient({ address: p.port, multiplex: false, maxConnectionsPerAddress: 3 });
+      await Promise.all([1, 2, 3].map(async () => (await client.request({ params: GET('/') })).text())); // kept connections
+      const post = await client.request({ params: POST('/crash'), body: 'amount=100' }).catch((e: Error) => e);
+      const get = await client.request({ params: GET('/crash') }).catch((e: Error) => e);
+      expect(post).toMatchObject({ code: 'ERR_CGIWIRE_CONNECTION_CLOSED' });
+      expect(get).toMatchObject({ code: 'ERR_CGIWIRE_CONNECTION_CLOSED' });
+      expect(runs).toEqual({ POST: 1, GET: 2 });
+    });
+
     it('bounds the response header block (maxHeaderBytes)', async () => {
       const p = await peer((r) => { r.stdout('X-Long: ' + 'a'.repeat(100_000)); });
       const client = newClient({ address: p.port, multiplex: false, maxHeaderBytes: 8192 });
