@@ -17,6 +17,7 @@ import {
   requestParams, type Address, type Server,
 } from './index.js';
 import { prepareSocketPath } from './server.js';
+import { timerMs } from './options.js';
 import type { CgiRequest, CgiResponse } from './http/index.js';
 
 /** Where the command reads and writes; the process's own streams unless a caller gives others. */
@@ -482,7 +483,7 @@ async function servePrimary(config: ServeConfig, argv: string[], io: CliIo): Pro
         io.stderr.write('cgiwire: workers still running after the drain timeout: killing them\n');
         exitCode = 1;
         for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
-      }, config.drainTimeout + 5000);
+      }, timerMs(config.drainTimeout + 5000));
       safety.unref();
       if (state.size === 0) finish();
     };

@@ -65,6 +65,17 @@ export interface ResolvedOptions {
   quickAck: boolean;
 }
 
+/**
+ * The longest delay a Node timer takes (2^31 - 1 ms, about 24.8 days): a longer one, Infinity included,
+ * fires at once (Node sets it to 1 ms). Durations are capped to it, which makes "very long" mean very long.
+ */
+export const TIMER_MAX = 2 ** 31 - 1;
+
+/** A duration in ms for a timer: capped at TIMER_MAX. */
+export function timerMs(ms: number): number {
+  return ms > TIMER_MAX ? TIMER_MAX : ms;
+}
+
 function positive(name: string, v: number | undefined, fallback: number): number {
   if (v === undefined) return fallback;
   if (typeof v !== 'number' || !(v >= 1)) throw new RangeError(`options.${name} must be a number >= 1; got ${String(v)}`);
@@ -106,8 +117,8 @@ export function resolveOptions(opts: ServerOptions = {}, env: NodeJS.ProcessEnv 
     maxRequestsPerConnection: positive('maxRequestsPerConnection', opts.maxRequestsPerConnection, 100),
     maxRequests: positive('maxRequests', opts.maxRequests, 1024),
     params: { ...DEFAULT_PARAMS_LIMITS, ...opts.params },
-    idleTimeout: positive('idleTimeout', opts.idleTimeout, 120_000),
-    paramsTimeout: positive('paramsTimeout', opts.paramsTimeout, 60_000),
+    idleTimeout: timerMs(positive('idleTimeout', opts.idleTimeout, 120_000)),
+    paramsTimeout: timerMs(positive('paramsTimeout', opts.paramsTimeout, 60_000)),
     maxBodyBytes: opts.maxBodyBytes === undefined ? Infinity : positive('maxBodyBytes', opts.maxBodyBytes + 1, 1) - 1,
     bodyBufferBytes: positive('bodyBufferBytes', opts.bodyBufferBytes, 65536),
     webServerAddrs: addrs === null ? null : new Set(addrs.map((a) => normalizeAddress(a.trim())).filter(Boolean)),

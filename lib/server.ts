@@ -10,7 +10,7 @@ import { socketKind } from './codec/native.js';
 import type { Exchange } from './exchange.js';
 import { FastCgiServerConnection, type ServerState } from './fastcgi/server-connection.js';
 import { bind, type CgiRequest, type CgiResponse } from './http/index.js';
-import { normalizeAddress, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
+import { normalizeAddress, resolveOptions, timerMs, type ResolvedOptions, type ServerOptions } from './options.js';
 import { ScgiServerConnection } from './scgi/server-connection.js';
 
 export type RequestListener = (req: CgiRequest, res: CgiResponse) => unknown;
@@ -144,7 +144,7 @@ export class Server extends EventEmitter {
       const err = Object.assign(new Error('the server closed before the request finished'), { code: 'ERR_SERVER_CLOSED' });
       // Aborted before the sockets close, so every request is aborted by the time 'close' is emitted.
       for (const c of this.connections) c.destroy(err);
-    }, opts.timeout ?? this.closeTimeout);
+    }, timerMs(opts.timeout ?? this.closeTimeout));
     timer.unref();
     this.net.once('close', () => clearTimeout(timer));
     return this;

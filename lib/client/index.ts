@@ -10,6 +10,7 @@ import { Pool, connectCode, type Connector, type PoolHooks } from './pool.js';
 import type { ClientResponse } from './response.js';
 import { FastCgiClientConnection, MANAGEMENT_NAMES, type PeerInfo, peerInfoFrom } from '../fastcgi/client-connection.js';
 import { ScgiClientConnection } from '../scgi/client-connection.js';
+import { timerMs } from '../options.js';
 
 export interface ClientOptions {
   /** `host:port`, `[v6]:port`, a port (loopback), a unix socket path, or several (an array or comma-separated). */
@@ -95,18 +96,18 @@ abstract class BaseClient extends EventEmitter {
     const addresses = parseAddresses(options.address as AddressInput);
     this.addresses = addresses;
     this.codec = options.codec ?? defaultCodec;
-    this.connectTimeout = positive('connectTimeout', options.connectTimeout, 5000);
-    this.idleTimeout = positive('idleTimeout', options.idleTimeout, 30000);
+    this.connectTimeout = timerMs(positive('connectTimeout', options.connectTimeout, 5000));
+    this.idleTimeout = timerMs(positive('idleTimeout', options.idleTimeout, 30000));
     this.limits = {
       maxHeaderBytes: positive('maxHeaderBytes', options.maxHeaderBytes, 65536),
       maxStderrBytes: positive('maxStderrBytes', options.maxStderrBytes, 1 << 20, true),
       bodyBufferBytes: positive('bodyBufferBytes', options.bodyBufferBytes, 65536),
-      timeout: positive('timeout', options.timeout, 60000, true),
+      timeout: timerMs(positive('timeout', options.timeout, 60000, true)),
     };
     this.pool = new Pool(addresses, (address, hooks) => this.connectTo(address, hooks), {
       maxConnectionsPerAddress: positive('maxConnectionsPerAddress', options.maxConnectionsPerAddress, 4),
       maxQueue: positive('maxQueue', options.maxQueue, 1024, true),
-      retryDelay: positive('retryDelay', options.retryDelay, 1000, true),
+      retryDelay: timerMs(positive('retryDelay', options.retryDelay, 1000, true)),
       maxRetries: 2,
     });
   }
@@ -167,7 +168,7 @@ export class Client extends BaseClient {
     if (m !== 'auto' && m !== true && m !== false) throw new TypeError(`multiplex must be 'auto', true or false; got ${String(m)}`);
     this.multiplex = m;
     this.maxRequestsPerConnection = Math.min(65535, Math.floor(positive('maxRequestsPerConnection', options.maxRequestsPerConnection, 100)));
-    this.probeTimeout = positive('probeTimeout', options.probeTimeout, 1000);
+    this.probeTimeout = timerMs(positive('probeTimeout', options.probeTimeout, 1000));
     this.pipeline = Math.min(16, Math.floor(positive('pipeline', options.pipeline, 1)));
   }
 
