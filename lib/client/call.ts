@@ -159,6 +159,10 @@ export class ClientCall {
     const role = options.role ?? 'responder';
     if (!(role in ROLE_CODES)) throw new TypeError(`unknown role ${JSON.stringify(role)}`);
     this.role = ROLE_CODES[role];
+    // FastCGI 1.0, 6.3: an authorizer is sent no request body (none would go out; its CONTENT_LENGTH would lie).
+    if (role === 'authorizer' && options.body !== undefined && options.body !== null) {
+      throw new TypeError('an authorizer request has no body');
+    }
     this.body = toBody(options.body);
     this.data = toBody(options.data);
     this.params = normaliseParams(options.params, this.body instanceof Buffer ? this.body.length : null);

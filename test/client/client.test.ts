@@ -331,6 +331,8 @@ for (const codecName of ['native', 'js'] as const) {
       const auth = await client.request({ params: GET('/'), role: 'authorizer' });
       expect(auth.status).toBe(200);
       expect(auth.headers['variable-user']).toBe('ann');
+      // An authorizer is sent no body (FastCGI 1.0, 6.3): one given is refused, not announced and dropped.
+      await expect(client.request({ params: GET('/'), role: 'authorizer', body: 'x'.repeat(100) })).rejects.toThrow(/authorizer request has no body/);
       const filter = await client.request({ params: { ...GET('/f'), FCGI_DATA_LENGTH: '5' }, role: 'filter', data: 'hello' });
       expect(await filter.text()).toBe('filtered HELLO');
       const plain = await serve({ codec }, (_q, s) => s.end());
