@@ -64,6 +64,9 @@ interface ValuesWaiter {
   timer: NodeJS.Timeout;
 }
 
+/** How long a connection this side has closed waits for the peer to close its side before it is destroyed. */
+const CLOSE_GRACE_MS = 1000;
+
 export class FastCgiClientConnection implements PoolConnection {
   readonly addressText: string;
   capacity = 1;
@@ -87,6 +90,7 @@ export class FastCgiClientConnection implements PoolConnection {
   private multiplexed = false;
   private ready = false;
   private closing = false;
+  private closeTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private error: Error | null = null;
   private nextId = 1;
@@ -118,6 +122,7 @@ export class FastCgiClientConnection implements PoolConnection {
     socket.on('error', (err) => { this.error ??= err; });
     socket.on('close', () => {
       clearTimeout(connectTimer);
+      if (this.closeTimer !== null) clearTimeout(this.closeTimer);
       this.onClose();
     });
     socket.on('timeout', () => { if (this.active === 0) this.close(); });
@@ -251,6 +256,9 @@ export class FastCgiClientConnection implements PoolConnection {
     if (this.active === 0 && !this.closed) {
       this.out.flush();
       this.socket.end();
+      // A peer that never closes its side after this FIN would keep the connection, and its pool slot, for
+      // ever: it is destroyed after a short grace.
+      this.closeTimer ??= setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
     }
   }
 
