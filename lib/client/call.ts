@@ -215,11 +215,6 @@ export class ClientCall {
     if (this.timer === null && this.state === State.Running && !this.holding) this.armTimer();
   }
 
-  /** Stops the read timeout while the connection cannot read (another call's consumer holds it). */
-  suspendTimer(): void {
-    this.clearTimer();
-  }
-
   /** The read timeout: from now, unless the call has none. */
   private armTimer(): void {
     if (!(this.timeout > 0 && Number.isFinite(this.timeout))) return;

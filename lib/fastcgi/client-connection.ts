@@ -186,12 +186,16 @@ export class FastCgiClientConnection implements PoolConnection {
     return this.multiplexed || this.order[0] === id;
   }
 
-  /** A consumer holds its unread body limit: reading stops, and with it every wait for the peer. */
+  /**
+   * A consumer holds its unread body limit: reading stops. Its own wait stops with it (the peer's silence is
+   * not the peer's fault); the other calls here now wait on that consumer, and their waits run, started if
+   * need be: a request sent ahead of a response nobody reads would otherwise wait for ever.
+   */
   private hold(call: ClientCall): void {
     this.holding.add(call);
     if (this.holding.size > 1) return;
     this.socket.pause();
-    for (const c of this.calls.values()) c.suspendTimer();
+    for (const c of this.calls.values()) c.startTimer();
     for (const [id, timer] of this.aborting) {
       if (timer !== null) clearTimeout(timer);
       this.aborting.set(id, null);

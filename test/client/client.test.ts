@@ -389,6 +389,23 @@ for (const codecName of ['native', 'js'] as const) {
       expect(runs).toEqual({ POST: 1, GET: 2 });
     });
 
+    it('a request sent ahead of a response nobody reads gets its timeout, not an endless wait', async () => {
+      const p = await peer((r) => {
+        if (r.params.REQUEST_URI === '/big') {
+          r.stdout('Content-Type: application/octet-stream\r\n\r\n');
+          for (let i = 0; i < 32; i++) r.stdout(Buffer.alloc(32768, 0x62)); // 1 MiB: more than the client buffers
+          r.end();
+        } else { r.stdout('\r\nsmall'); r.end(); }
+      });
+      const client = newClient({ address: p.port, multiplex: false, maxConnectionsPerAddress: 1, pipeline: 2, timeout: 300 });
+      const big = await client.request({ params: GET('/big') }); // its body is never read: the connection is held
+      const t0 = Date.now();
+      const small = await client.request({ params: GET('/small') }).then((r) => r.text(), (e: Error) => e);
+      expect(small).toMatchObject({ code: 'ERR_CGIWIRE_TIMEOUT' });
+      expect(Date.now() - t0).toBeLessThan(2000);
+      big.body.destroy();
+    });
+
     it('bounds the response header block (maxHeaderBytes)', async () => {
       const p = await peer((r) => { r.stdout('X-Long: ' + 'a'.repeat(100_000)); });
       const client = newClient({ address: p.port, multiplex: false, maxHeaderBytes: 8192 });
