@@ -108,7 +108,9 @@ abstract class BaseClient extends EventEmitter {
       maxConnectionsPerAddress: positive('maxConnectionsPerAddress', options.maxConnectionsPerAddress, 4),
       maxQueue: positive('maxQueue', options.maxQueue, 1024, true),
       retryDelay: timerMs(positive('retryDelay', options.retryDelay, 1000, true)),
-      maxRetries: 2,
+      // A call refused with CANT_MPX_CONN while the pool learns a peer's real limit goes back to the queue;
+      // a lost one goes again at most once (replays, call.ts). This bounds both.
+      maxRetries: 16,
     });
   }
 

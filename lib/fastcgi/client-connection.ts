@@ -91,6 +91,8 @@ export class FastCgiClientConnection implements PoolConnection {
   private ready = false;
   private closing = false;
   private closeTimer: NodeJS.Timeout | null = null;
+  /** What the peer said of itself (or what was known of it), as this connection was set up. */
+  private info: PeerInfo | null = null;
   private closed = false;
   private error: Error | null = null;
   private nextId = 1;
@@ -292,6 +294,7 @@ export class FastCgiClientConnection implements PoolConnection {
   }
 
   private setUp(info: PeerInfo): void {
+    this.info = info;
     this.multiplexed = info.multiplexes;
     this.capacity = info.multiplexes
       ? Math.max(1, Math.min(this.options.maxRequestsPerConnection, info.maxRequests ?? Infinity, 65535)) : 1;
@@ -388,9 +391,14 @@ export class FastCgiClientConnection implements PoolConnection {
     this.release(call, id);
     this.served++;
     if (protocolStatus === CANT_MPX_CONN && !call.answered) {
-      // The peer takes fewer requests at once on one connection than it said: stay at what it carries now.
+      // The peer takes fewer requests at once on one connection than it said: stay at what it carries now,
+      // and so do the connections opened from now on (their requests are not refused again to learn it).
       this.capacity = Math.max(1, this.active);
       this.noPipeline = true;
+      if (this.info !== null && this.multiplexed) {
+        this.info = { ...this.info, maxRequests: Math.min(this.info.maxRequests ?? Infinity, this.capacity) };
+        this.options.onPeerInfo(this.info);
+      }
       this.hooks.requeue(call, this);
     } else if (protocolStatus === CANT_MPX_CONN) {
       call.fail(new ClientError('ERR_FASTCGI_CANT_MPX_CONN', `${this.addressText} refused the request after answering it`, this.addressText));

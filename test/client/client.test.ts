@@ -159,6 +159,17 @@ for (const codecName of ['native', 'js'] as const) {
       expect(bodies).toEqual(Array.from({ length: 30 }, (_, i) => `/${i}`));
     });
 
+    it('a peer that multiplexes fewer requests per connection than asked: every request waits its turn, none fails', async () => {
+      const { port } = await serve({ codec, maxRequestsPerConnection: 5 }, (req, res) => { setTimeout(() => res.end(req.url), 20); });
+      const client = newClient({ address: port }); // 'auto': GET_VALUES says it multiplexes; its limit is learned
+      const out = await Promise.all(Array.from({ length: 40 }, (_, i) => client.request({ params: GET(`/${i}`) })
+        .then((r) => r.text(), (e: { code?: string }) => `failed ${e.code}`)));
+      expect(out).toEqual(Array.from({ length: 40 }, (_, i) => `/${i}`));
+      // The limit learned on one connection holds for those opened after it.
+      const more = await Promise.all(Array.from({ length: 20 }, (_, i) => client.request({ params: GET(`/m${i}`) }).then((r) => r.text())));
+      expect(more).toEqual(Array.from({ length: 20 }, (_, i) => `/m${i}`));
+    });
+
     it('fails with ERR_CGIWIRE_QUEUE_FULL beyond maxQueue', async () => {
       const { port } = await serve({ codec }, (_req, res) => { setTimeout(() => res.end('x'), 100); });
       const client = newClient({ address: port, multiplex: false, maxConnectionsPerAddress: 1, maxQueue: 2 });
