@@ -12,6 +12,8 @@ export interface PoolConnection extends CallCarrier {
   readonly active: number;
   /** Calls it may carry at once: 1, or more when the peer multiplexes. */
   readonly capacity: number;
+  /** Connections the peer said it takes (FastCGI FCGI_MAX_CONNS), once set up; undefined when unknown. */
+  readonly peerMaxConnections?: number;
   /** Connected, set up, and not closing. */
   readonly usable: boolean;
   start(call: ClientCall): void;
@@ -57,9 +59,12 @@ class Backend {
   known = false;
   downUntil = 0;
   lastError: Error | null = null;
+  /** At most this many connections: maxConnectionsPerAddress, or fewer when the peer said so. */
+  maxConnections: number;
 
-  constructor(readonly address: Address) {
+  constructor(readonly address: Address, maxConnections: number) {
     this.text = formatAddress(address);
+    this.maxConnections = maxConnections;
   }
 
   get load(): number {
@@ -86,7 +91,7 @@ export class Pool {
   private inFlight = 0;
 
   constructor(addresses: Address[], private readonly connect: Connector, private readonly options: PoolOptions) {
-    this.backends = addresses.map((a) => new Backend(a));
+    this.backends = addresses.map((a) => new Backend(a, options.maxConnectionsPerAddress));
     this.hooks = {
       ready: (conn) => this.ready(conn),
       free: () => this.dispatch(),
@@ -254,14 +259,13 @@ export class Pool {
 
   /** Opens up to `count` connections where the maxima allow; returns how many. */
   private open(count: number): number {
-    const max = this.options.maxConnectionsPerAddress;
     let opened = 0;
     for (let i = 0; i < count; i++) {
       // `connections` holds those being opened too. An address that refused connections is passed over for
       // retryDelay while another is up; a dispatch is planned for when it may be tried again.
       const now = Date.now();
       const anyUp = this.backends.some((x) => x.downUntil <= now);
-      const b = this.order().find((x) => x.connections.size < max && (!anyUp || x.downUntil <= now)
+      const b = this.order().find((x) => x.connections.size < x.maxConnections && (!anyUp || x.downUntil <= now)
         // Until a first connection is up, open one at a time: the first one learns whether the peer
         // multiplexes (which decides how many more are needed) and whether it is up at all.
         && (x.known || x.opening === 0));
@@ -303,9 +307,12 @@ export class Pool {
       b.lastError = reason;
       b.known = false;
       b.downUntil = Date.now() + this.options.retryDelay;
-      // A call was waiting for this connection: it fails with the reason unless another backend can take it.
+      // A call was waiting for this connection: it fails with the reason unless another backend can take it,
+      // or this one still has a connection that works (an extra one the peer did not take).
       const others = this.backends.some((x) => x !== b && x.downUntil <= Date.now());
-      if (!others) {
+      const working = [...b.connections].some((c) => c.usable);
+      if (working) b.downUntil = 0;
+      if (!others && !working) {
         const call = this.queue.shift();
         call?.fail(new ClientError(connectCode(reason), `cannot connect to ${b.text}: ${reason.message}`, b.text, { cause: reason }));
       }
@@ -323,6 +330,9 @@ export class Pool {
     this.readySet.add(conn);
     b.opening = Math.max(0, b.opening - 1);
     b.known = true;
+    const said = conn.peerMaxConnections;
+    b.maxConnections = said !== undefined && said > 0 ? Math.min(this.options.maxConnectionsPerAddress, said)
+      : this.options.maxConnectionsPerAddress;
     b.downUntil = 0;
     b.lastError = null;
     this.dispatch();

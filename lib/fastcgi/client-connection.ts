@@ -134,6 +134,11 @@ export class FastCgiClientConnection implements PoolConnection {
     return this.calls.size + this.aborting.size;
   }
 
+  /** The peer's FCGI_MAX_CONNS, when it said it. */
+  get peerMaxConnections(): number | undefined {
+    return this.info?.maxConnections ?? undefined;
+  }
+
   get usable(): boolean {
     return this.ready && !this.closing && !this.closed && !this.socket.destroyed;
   }

@@ -170,6 +170,15 @@ for (const codecName of ['native', 'js'] as const) {
       expect(more).toEqual(Array.from({ length: 20 }, (_, i) => `/m${i}`));
     });
 
+    it("keeps to the peer's FCGI_MAX_CONNS: a server taking one connection serves every request on it", async () => {
+      const { port } = await serve({ codec, maxConnections: 1, maxRequestsPerConnection: 1 }, (req, res) => { setTimeout(() => res.end(req.url), 10); });
+      const client = newClient({ address: port, maxConnectionsPerAddress: 4 });
+      const out = await Promise.all(Array.from({ length: 10 }, (_, i) => client.request({ params: GET(`/${i}`) })
+        .then((r) => r.text(), (e: { code?: string }) => `failed ${e.code}`)));
+      expect(out).toEqual(Array.from({ length: 10 }, (_, i) => `/${i}`));
+      expect(client.stats.connections).toBe(1);
+    });
+
     it('fails with ERR_CGIWIRE_QUEUE_FULL beyond maxQueue', async () => {
       const { port } = await serve({ codec }, (_req, res) => { setTimeout(() => res.end('x'), 100); });
       const client = newClient({ address: port, multiplex: false, maxConnectionsPerAddress: 1, maxQueue: 2 });
