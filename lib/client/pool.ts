@@ -285,9 +285,11 @@ export class Pool {
   /** Dispatches again when the first address now passed over may be tried again. */
   private planRetry(): void {
     if (this.retryTimer !== null || this.queue.length === 0) return;
+    // Called on every dispatch of a busy pool: a plain loop, no array.
     const now = Date.now();
-    const next = Math.min(...this.backends.map((b) => (b.downUntil > now ? b.downUntil : Infinity)));
-    if (!Number.isFinite(next)) return;
+    let next = Infinity;
+    for (const b of this.backends) if (b.downUntil > now && b.downUntil < next) next = b.downUntil;
+    if (next === Infinity) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.dispatch();
