@@ -76,6 +76,11 @@ export function timerMs(ms: number): number {
   return ms > TIMER_MAX ? TIMER_MAX : ms;
 }
 
+/** The same where Infinity means "no timer at all" (the code using it arms none): only finite values are capped. */
+export function finiteTimerMs(ms: number): number {
+  return Number.isFinite(ms) ? timerMs(ms) : ms;
+}
+
 function positive(name: string, v: number | undefined, fallback: number): number {
   if (v === undefined) return fallback;
   if (typeof v !== 'number' || !(v >= 1)) throw new RangeError(`options.${name} must be a number >= 1; got ${String(v)}`);

@@ -5,7 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import { CgiwireError } from '../errors.js';
-import { timerMs } from '../options.js';
+import { finiteTimerMs } from '../options.js';
 import { contentPiece, type PairPart } from '../codec/index.js';
 import { BadResponseError, ClientResponse, findHeadEnd, parseResponseHead } from './response.js';
 
@@ -170,7 +170,7 @@ export class ClientCall {
     const encoding = options.paramsEncoding ?? 'utf8';
     if (encoding !== 'utf8' && encoding !== 'latin1') throw new TypeError(`paramsEncoding must be 'utf8' or 'latin1'`);
     this.paramsEncoding = encoding;
-    this.timeout = options.timeout === undefined ? limits.timeout : timerMs(options.timeout);
+    this.timeout = options.timeout === undefined ? limits.timeout : finiteTimerMs(options.timeout);
     this.promise = new Promise((resolve, reject) => { this.resolve = resolve; this.reject = reject; });
     this.bodyStream = new Readable({ read: () => this.readMore(), highWaterMark: limits.bodyBufferBytes });
     this.bodyStream.on('close', () => { if (this.state !== State.Done) this.cancelQuietly(); });

@@ -10,7 +10,7 @@ import { Pool, connectCode, type Connector, type PoolHooks } from './pool.js';
 import type { ClientResponse } from './response.js';
 import { FastCgiClientConnection, MANAGEMENT_NAMES, type PeerInfo, peerInfoFrom } from '../fastcgi/client-connection.js';
 import { ScgiClientConnection } from '../scgi/client-connection.js';
-import { timerMs } from '../options.js';
+import { finiteTimerMs, timerMs } from '../options.js';
 
 export interface ClientOptions {
   /** `host:port`, `[v6]:port`, a port (loopback), a unix socket path, or several (an array or comma-separated). */
@@ -102,7 +102,7 @@ abstract class BaseClient extends EventEmitter {
       maxHeaderBytes: positive('maxHeaderBytes', options.maxHeaderBytes, 65536),
       maxStderrBytes: positive('maxStderrBytes', options.maxStderrBytes, 1 << 20, true),
       bodyBufferBytes: positive('bodyBufferBytes', options.bodyBufferBytes, 65536),
-      timeout: timerMs(positive('timeout', options.timeout, 60000, true)),
+      timeout: finiteTimerMs(positive('timeout', options.timeout, 60000, true)),
     };
     this.pool = new Pool(addresses, (address, hooks) => this.connectTo(address, hooks), {
       maxConnectionsPerAddress: positive('maxConnectionsPerAddress', options.maxConnectionsPerAddress, 4),
@@ -197,6 +197,8 @@ export class Client extends BaseClient {
       closed: (conn, err) => {
         if (err !== null && !conn.usable && conn.active === 0) this.peers.delete(key);
         hooks.closed(conn, err);
+        // The last connection gone: the next one asks again (the peer may have restarted with other limits).
+        if (this.pool.connectionsTo(key) === 0) this.peers.delete(key);
       },
     };
   }

@@ -163,7 +163,7 @@ export class Pool {
     for (const b of this.backends) {
       for (const c of b.connections) if (c.usable) room += Math.max(0, c.capacity - c.active);
       room += b.opening;
-      if (b.downUntil <= now) room += Math.max(0, this.options.maxConnectionsPerAddress - b.connections.size);
+      if (b.downUntil <= now) room += Math.max(0, b.maxConnections - b.connections.size);
     }
     return room;
   }
@@ -282,6 +282,13 @@ export class Pool {
     return opened;
   }
 
+  /** Connections open or opening to the address written as `text`. */
+  connectionsTo(text: string): number {
+    let n = 0;
+    for (const b of this.backends) if (b.text === text) n += b.connections.size;
+    return n;
+  }
+
   /** Dispatches again when the first address now passed over may be tried again. */
   private planRetry(): void {
     if (this.retryTimer !== null || this.queue.length === 0) return;
@@ -321,6 +328,8 @@ export class Pool {
     } else if (err !== null && b.connections.size === 0) {
       b.known = false;  // it may come back as another program: learn it again
     }
+    // With no connection left, what the peer said of itself may be out of date (a restart): start afresh.
+    if (b.connections.size === 0) b.maxConnections = this.options.maxConnectionsPerAddress;
     // Closing refuses new calls only: those already queued still run.
     this.dispatch();
     this.settleClose();

@@ -396,14 +396,11 @@ export class FastCgiClientConnection implements PoolConnection {
     this.release(call, id);
     this.served++;
     if (protocolStatus === CANT_MPX_CONN && !call.answered) {
-      // The peer takes fewer requests at once on one connection than it said: stay at what it carries now,
-      // and so do the connections opened from now on (their requests are not refused again to learn it).
+      // The peer takes fewer requests at once on this connection than it said: stay at what it carries now.
+      // Only this connection learns it: a peer that is draining for a restart refuses the same way, and that
+      // says nothing of the connections after it.
       this.capacity = Math.max(1, this.active);
       this.noPipeline = true;
-      if (this.info !== null && this.multiplexed) {
-        this.info = { ...this.info, maxRequests: Math.min(this.info.maxRequests ?? Infinity, this.capacity) };
-        this.options.onPeerInfo(this.info);
-      }
       this.hooks.requeue(call, this);
     } else if (protocolStatus === CANT_MPX_CONN) {
       call.fail(new ClientError('ERR_FASTCGI_CANT_MPX_CONN', `${this.addressText} refused the request after answering it`, this.addressText));

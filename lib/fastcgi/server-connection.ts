@@ -204,6 +204,12 @@ export class FastCgiServerConnection {
     for (const r of this.requests.values()) {
       if (r.exchange !== null || r.done || r.paramsTimer !== null) continue;
       r.paramsTimer = setTimeout(() => {
+        r.paramsTimer = null;
+        // Params left unread because this side stopped reading are not the web server's delay: wait again.
+        if (this.holding.size > 0 || this.outputBlocked) {
+          if (!r.done) this.armParamsTimers();
+          return;
+        }
         if (r.exchange === null && !r.done) {
           this.refuse(r, 408, 'Request Timeout', new LimitError('ERR_PARAMS_TIMEOUT',
             `the params of request ${r.id} did not end within paramsTimeout`));

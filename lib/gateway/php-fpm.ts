@@ -135,24 +135,25 @@ async function gatherBody(req: IncomingMessage, max: number): Promise<Buffer> {
 }
 
 /**
- * Passes `length` bytes of `body` to `res` with backpressure, then ends it; the rest of the body is dropped
- * (and the call cancelled). A body that ends short destroys `res`: the HTTP client must not take it whole.
+ * Passes `length` bytes of `body` to `res` with backpressure, then ends it; the rest of the body is read and
+ * dropped (END_REQUEST ends the call, and the connection stays kept). A body that ends short destroys `res`:
+ * the HTTP client must not take it whole.
  */
 function pipeExactly(body: import('node:stream').Readable, res: ServerResponse, length: number): void {
   let left = length;
   if (left === 0) {
     res.end();
-    body.destroy();
+    body.resume();
     return;
   }
   const onData = (chunk: Buffer): void => {
+    if (left === 0) return; // past the declared length: dropped, while END_REQUEST ends the call
     const piece = chunk.length > left ? chunk.subarray(0, left) : chunk;
     left -= piece.length;
     if (left === 0) {
-      body.off('data', onData);
       body.off('end', onEnd);
       res.end(piece);
-      body.destroy();
+      body.resume(); // read to END_REQUEST, so the kept connection to PHP-FPM stays usable
     } else if (!res.write(piece)) {
       body.pause();
       res.once('drain', () => body.resume());
@@ -337,8 +338,10 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
     const status = response.status;
     // A response whose END_REQUEST came with its head (a small page) is complete: one write with its length
     // instead of chunked coding (cut to PHP's own length when it gave one).
-    const bodyAllowed = status >= 200 && status !== 204 && status !== 304;
+    // HEAD: PHP-FPM sends the Content-Length of the body it did not send; there is nothing to hold to it.
+    const bodyAllowed = status >= 200 && status !== 204 && status !== 304 && req.method !== 'HEAD';
     let whole = bodyAllowed && (declared >= 0 || !res.hasHeader('content-length')) ? response.takeWhole() : null;
+    if (!bodyAllowed) declared = -1;
     if (whole !== null && declared >= 0) {
       if (whole.length < declared) {
         res.off('close', onClose);

@@ -31,6 +31,12 @@ export function addressesOf(exchange: Exchange): SocketAddresses {
   };
 }
 
+/** Whether the request announced a body (CONTENT_LENGTH above 0; nginx sends one for every body). */
+function expectsBody(req: CgiRequest): boolean {
+  const length = req.headers['content-length'];
+  return length !== undefined && length !== '0' && length !== '';
+}
+
 /** Connects an exchange to its req, res and socket (one object instead of a closure per event). */
 class Binding implements ExchangeListener {
   data: Readable | undefined;
@@ -74,10 +80,14 @@ class Binding implements ExchangeListener {
     this.exchange.end(0);
     const req = this.req;
     // The request ends with its response. A body that has all come but was not read is discarded, as
-    // node:http does ('end', then 'close'); one still coming never will (the connection stops taking it once
-    // END_REQUEST is out), so the request is closed rather than left waiting for ever.
-    if (!req.complete) req.destroy();
-    else if (req.listenerCount('data') === 0 && !req.readableFlowing) req.resume();
+    // node:http does ('end', then 'close'); an announced one still coming never will (the connection stops
+    // taking it once END_REQUEST is out), so the request is closed rather than left waiting for ever.
+    if (!req.complete && expectsBody(req)) req.destroy();
+    else {
+      // No body was announced (a GET whose empty STDIN is still on its way): the request is whole.
+      if (!req.complete) this.bodyEnd();
+      if (req.listenerCount('data') === 0 && !req.readableFlowing) req.resume();
+    }
     this.socket.destroy();
   }
 }

@@ -50,8 +50,9 @@ export class ScgiServerConnection implements ResponseSink {
   }
 
   private onData(chunk: Buffer): void {
-    // A refused request is over: the rest of its bytes (a body the web server was still sending) is dropped.
-    if (this.exchange === null && this.done) return;
+    // A refused or answered request is over: the rest of its bytes (a body the web server was still sending)
+    // is dropped.
+    if (this.done) return;
     if (this.exchange === null) {
       const at = this.reader.push(chunk);
       if (typeof at !== 'number') return this.refuse(at instanceof LimitError ? 431 : 400, at);
@@ -152,6 +153,8 @@ export class ScgiServerConnection implements ResponseSink {
     if (this.done) return;
     this.done = true;
     this.release();
+    // Reading again (a body left unread had paused it): the rest is dropped, and the web server's close seen.
+    this.resume();
     this.out.flush();
     if (cut) this.socket.resetAndDestroy();
     else this.socket.end();

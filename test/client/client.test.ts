@@ -165,7 +165,7 @@ for (const codecName of ['native', 'js'] as const) {
       const out = await Promise.all(Array.from({ length: 40 }, (_, i) => client.request({ params: GET(`/${i}`) })
         .then((r) => r.text(), (e: { code?: string }) => `failed ${e.code}`)));
       expect(out).toEqual(Array.from({ length: 40 }, (_, i) => `/${i}`));
-      // The limit learned on one connection holds for those opened after it.
+      // Later bursts too (each new connection learns the limit the same way, without failing a request).
       const more = await Promise.all(Array.from({ length: 20 }, (_, i) => client.request({ params: GET(`/m${i}`) }).then((r) => r.text())));
       expect(more).toEqual(Array.from({ length: 20 }, (_, i) => `/m${i}`));
     });
