@@ -120,6 +120,8 @@ export class ClientCall {
    * whose connection dies may have run, so it is never sent twice. It is also what pipelining requires.
    */
   readonly replayable: boolean;
+  /** Its body and data were given as bytes (not streams): it can be sent again whole, e.g. after a refusal. */
+  readonly resendable: boolean;
   /** Times the call was sent again after a lost connection: at most once. */
   replays = 0;
   readonly promise: Promise<ClientResponse>;
@@ -166,7 +168,8 @@ export class ClientCall {
     this.body = toBody(options.body);
     this.data = toBody(options.data);
     this.params = normaliseParams(options.params, this.body instanceof Buffer ? this.body.length : null);
-    this.replayable = !(this.body instanceof Readable) && !(this.data instanceof Readable) && idempotent(this.params);
+    this.resendable = !(this.body instanceof Readable) && !(this.data instanceof Readable);
+    this.replayable = this.resendable && idempotent(this.params);
     const encoding = options.paramsEncoding ?? 'utf8';
     if (encoding !== 'utf8' && encoding !== 'latin1') throw new TypeError(`paramsEncoding must be 'utf8' or 'latin1'`);
     this.paramsEncoding = encoding;

@@ -398,10 +398,12 @@ export class FastCgiClientConnection implements PoolConnection {
     if (protocolStatus === CANT_MPX_CONN && !call.answered) {
       // The peer takes fewer requests at once on this connection than it said: stay at what it carries now.
       // Only this connection learns it: a peer that is draining for a restart refuses the same way, and that
-      // says nothing of the connections after it.
+      // says nothing of the connections after it. The refused call goes back to the queue when its body can
+      // be sent again whole (a stream partly sent cannot).
       this.capacity = Math.max(1, this.active);
       this.noPipeline = true;
-      this.hooks.requeue(call, this);
+      if (call.resendable) this.hooks.requeue(call, this);
+      else call.fail(new ClientError('ERR_FASTCGI_CANT_MPX_CONN', `${this.addressText} refused a request whose body was a stream`, this.addressText));
     } else if (protocolStatus === CANT_MPX_CONN) {
       call.fail(new ClientError('ERR_FASTCGI_CANT_MPX_CONN', `${this.addressText} refused the request after answering it`, this.addressText));
     } else if (protocolStatus === OVERLOADED) {

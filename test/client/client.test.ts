@@ -159,6 +159,20 @@ for (const codecName of ['native', 'js'] as const) {
       expect(bodies).toEqual(Array.from({ length: 30 }, (_, i) => `/${i}`));
     });
 
+    it('a refused request whose body is a stream is not sent again with what is left of it', async () => {
+      const { port } = await serve({ codec, maxRequestsPerConnection: 5 }, async (req, res) => {
+        const parts: Buffer[] = [];
+        for await (const c of req) parts.push(c as Buffer);
+        setTimeout(() => res.end(`${req.url} ${Buffer.concat(parts).toString()}`), 5);
+      });
+      const client = newClient({ address: port, multiplex: true, maxConnectionsPerAddress: 1, maxRequestsPerConnection: 20 });
+      const out = await Promise.all(Array.from({ length: 20 }, (_, i) => client.request({
+        params: { ...POST(`/s${i}`), CONTENT_LENGTH: '3' }, body: Readable.from([Buffer.from('abc')]),
+      }).then((r) => r.text(), (e: { code?: string }) => e.code)));
+      for (const [i, r] of out.entries()) expect([`/s${i} abc`, 'ERR_FASTCGI_CANT_MPX_CONN']).toContain(r);
+      expect(out).toContain('ERR_FASTCGI_CANT_MPX_CONN'); // some were refused: 20 asked, 5 taken per connection
+    });
+
     it('a peer that multiplexes fewer requests per connection than asked: every request waits its turn, none fails', async () => {
       const { port } = await serve({ codec, maxRequestsPerConnection: 5 }, (req, res) => { setTimeout(() => res.end(req.url), 20); });
       const client = newClient({ address: port }); // 'auto': GET_VALUES says it multiplexes; its limit is learned
