@@ -95,7 +95,7 @@ it('a multiplexing peer that drains for a restart (CANT_MPX_CONN while closing) 
   expect(peakA).toBe(10);
 });
 
-it('rolling restart behind one address (cluster-like): a draining worker's CANT_MPX_CONN does not cap later multiplexing', async () => {
+it('rolling restart behind one address (cluster-like): a draining worker\'s CANT_MPX_CONN does not cap later multiplexing', async () => {
   const { createServer: netServer, connect } = await import('node:net');
   let inFlight = 0, peak = 0;
   const mk = () => createServer({ maxRequestsPerConnection: 100 }, async (_req, res) => {
