@@ -207,10 +207,27 @@ export class ClientCall {
    */
   attach(carrier: CallCarrier, timed = true): void {
     if (this.state !== State.Queued) return;
+    this.clearTimer(); // the wait in the queue is over
     this.state = State.Running;
     this.carrier = carrier;
     this.answered = false;
     if (timed) this.armTimer();
+  }
+
+  /** Waiting in the pool's queue for a connection. */
+  get queued(): boolean {
+    return this.state === State.Queued;
+  }
+
+  /** Bounds the wait in the pool's queue (ms; 0 or Infinity: none): ERR_CGIWIRE_QUEUE_TIMEOUT beyond it. */
+  waitInQueue(ms: number): void {
+    if (!(ms > 0 && Number.isFinite(ms)) || this.state !== State.Queued || this.timer !== null) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (this.state === State.Queued) {
+        this.abort(new ClientError('ERR_CGIWIRE_QUEUE_TIMEOUT', `no connection was free for ${ms} ms (queueTimeout)`));
+      }
+    }, ms);
   }
 
   /** Runs the read timeout again (the peer is working on this call and nothing holds its reading). */

@@ -22,6 +22,11 @@ export interface ClientOptions {
   maxConnectionsPerAddress?: number;
   /** Calls waiting for a connection at most; one more fails with ERR_CGIWIRE_QUEUE_FULL (default 1024). */
   maxQueue?: number;
+  /**
+   * Longest wait in that queue for a connection (ms; default 60000; 0 for none): beyond it the call fails with
+   * ERR_CGIWIRE_QUEUE_TIMEOUT (every connection held, e.g. by responses nobody reads).
+   */
+  queueTimeout?: number;
   /** An unused connection is closed after this long (ms; default 30000). */
   idleTimeout?: number;
   /** Longest wait for a connection to open (ms; default 5000). */
@@ -107,6 +112,7 @@ abstract class BaseClient extends EventEmitter {
     this.pool = new Pool(addresses, (address, hooks) => this.connectTo(address, hooks), {
       maxConnectionsPerAddress: positive('maxConnectionsPerAddress', options.maxConnectionsPerAddress, 4),
       maxQueue: positive('maxQueue', options.maxQueue, 1024, true),
+      queueTimeout: finiteTimerMs(positive('queueTimeout', options.queueTimeout, 60000, true)),
       retryDelay: timerMs(positive('retryDelay', options.retryDelay, 1000, true)),
       // A call refused with CANT_MPX_CONN while the pool learns a peer's real limit goes back to the queue;
       // a lost one goes again at most once (replays, call.ts). This bounds both.

@@ -44,6 +44,8 @@ export type Connector = (address: Address, hooks: PoolHooks) => PoolConnection;
 export interface PoolOptions {
   maxConnectionsPerAddress: number;
   maxQueue: number;
+  /** Longest wait in the queue for a connection (ms; 0 or Infinity: none). */
+  queueTimeout: number;
   /** After a failed connect, an address is skipped for this long while another one is up (ms). */
   retryDelay: number;
   /** Calls put back in the queue at most this many times. */
@@ -122,6 +124,7 @@ export class Pool {
     call.onDone = (queued) => this.callDone(call, queued);
     this.queue.push(call);
     this.dispatch();
+    if (call.queued) call.waitInQueue(this.options.queueTimeout);
   }
 
   /**

@@ -166,7 +166,7 @@ function pipeExactly(body: import('node:stream').Readable, res: ServerResponse, 
 
 function statusFor(err: unknown): number {
   if (err instanceof MappingError) return err.status;
-  if (err instanceof ClientError && err.code === 'ERR_CGIWIRE_TIMEOUT') return 504;
+  if (err instanceof ClientError && (err.code === 'ERR_CGIWIRE_TIMEOUT' || err.code === 'ERR_CGIWIRE_QUEUE_TIMEOUT')) return 504;
   if (err instanceof ClientError || err instanceof BadResponseError) return 502;
   return 500;
 }

@@ -193,6 +193,21 @@ for (const codecName of ['native', 'js'] as const) {
       expect(client.stats.connections).toBe(1);
     });
 
+    it('a call that waits in the queue longer than queueTimeout fails with ERR_CGIWIRE_QUEUE_TIMEOUT; one served in time does not', async () => {
+      const { port } = await serve({ codec }, (req, res) => { setTimeout(() => res.end(req.url), req.url === '/long' ? 800 : 10); });
+      const client = newClient({ address: port, multiplex: false, maxConnectionsPerAddress: 1, queueTimeout: 200 });
+      const long = client.request({ params: GET('/long') });
+      await until(() => client.stats.connections === 1 && client.stats.queued === 0, 2000, 'the first request running');
+      const t0 = Date.now();
+      await expect(client.request({ params: GET('/waits') })).rejects.toMatchObject({ code: 'ERR_CGIWIRE_QUEUE_TIMEOUT' });
+      expect(Date.now() - t0).toBeLessThan(700);
+      expect(await (await long).text()).toBe('/long');
+      expect(client.stats.queued).toBe(0);
+      const quick = newClient({ address: port, multiplex: false, maxConnectionsPerAddress: 1, queueTimeout: 500 });
+      const both = await Promise.all([GET('/a'), GET('/b')].map((params) => quick.request({ params }).then((r) => r.text())));
+      expect(both).toEqual(['/a', '/b']);
+    });
+
     it('fails with ERR_CGIWIRE_QUEUE_FULL beyond maxQueue', async () => {
       const { port } = await serve({ codec }, (_req, res) => { setTimeout(() => res.end('x'), 100); });
       const client = newClient({ address: port, multiplex: false, maxConnectionsPerAddress: 1, maxQueue: 2 });
