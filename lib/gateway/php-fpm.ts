@@ -15,6 +15,7 @@ import { Client, type FastCgiClientOptions } from '../client/index.js';
 import { type ClientCall, ClientError } from '../client/call.js';
 import { BadResponseError, type ClientResponse } from '../client/response.js';
 import { requestParams } from '../client/http-params.js';
+import { HOP_BY_HOP } from '../http/hop-by-hop.js';
 
 export interface PhpFpmOptions extends Partial<FastCgiClientOptions> {
   /** The document root: only scripts inside it run. */
@@ -67,7 +68,6 @@ class MappingError extends Error {
   }
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
 
 /** A text's UTF-8 bytes as a latin1 string (one char per byte); ASCII comes back as it is. */
 function utf8Bytes(text: string): string {

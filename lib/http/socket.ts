@@ -13,17 +13,17 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Exchange } from '../exchange.js';
+import { HOP_BY_HOP } from './hop-by-hop.js';
 
 /**
- * Response headers a CGI application must not send (RFC 3875, 6.3; RFC 9110, 7.6.1): the web server owns the
- * connection (and cannot be upgraded through the gateway). A handler's own Status header is dropped too: the
- * status comes from res.statusCode, and two Status lines would leave the web server to pick one.
+ * Response headers not passed to the web server: the hop-by-hop ones (it owns the connection), and a
+ * handler's own Status header (the status comes from res.statusCode; two Status lines would leave the web
+ * server to pick one).
  */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'te', 'trailer',
-  'upgrade', 'status']);
+const DROPPED = new Set([...HOP_BY_HOP, 'status']);
 /** 1 at the lengths of those names and of Location: a header name of any other length is passed as it is. */
 const SPECIAL_LENGTH = new Uint8Array(18);
-for (const name of [...HOP_BY_HOP, 'location']) SPECIAL_LENGTH[name.length] = 1;
+for (const name of [...DROPPED, 'location']) SPECIAL_LENGTH[name.length] = 1;
 
 /** The addresses of an exchange, from its CGI params. */
 export interface SocketAddresses {
@@ -279,7 +279,7 @@ export class ExchangeSocket extends EventEmitter {
       const colon = text.indexOf(':', from);
       if (colon > from && colon < to && colon - from < SPECIAL_LENGTH.length && SPECIAL_LENGTH[colon - from] === 1) {
         const name = text.slice(from, colon).toLowerCase();
-        if (name === 'location' || HOP_BY_HOP.has(name)) {
+        if (name === 'location' || DROPPED.has(name)) {
           out += text.slice(kept, from);
           kept = to + 2;
           if (name === 'location') location += text.slice(from, to + 2);
