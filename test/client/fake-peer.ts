@@ -4,7 +4,11 @@
  * (a header block that never ends, a connection cut mid-response, a request that is never answered).
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { codec, encodeEndRequest, encodeStream, RecordType } from '../../lib/index.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { codec, encodeEndRequest, encodeStream, phpFpm, type PhpFpmOptions, RecordType } from '../../lib/index.js';
 
 export interface FakeRequest {
   id: number;
@@ -80,4 +84,23 @@ export async function fakeFastCgi(onRequest: (r: FakeRequest) => void,
     }),
   };
   return peer;
+}
+
+/**
+ * The PHP gateway behind node:http, in front of a hand-made peer playing PHP-FPM (a root holding x.php).
+ * What it starts is stopped by the functions it adds to `cleanups` (run them in reverse order).
+ */
+export async function gatewayOver(onRequest: (r: FakeRequest) => void, cleanups: (() => Promise<void> | void)[],
+  options: Partial<PhpFpmOptions> = {}): Promise<{ port: number; peer: FakePeer }> {
+  const root = mkdtempSync(join(tmpdir(), 'cgiwire-gw-'));
+  writeFileSync(join(root, 'x.php'), '');
+  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+  const peer = await fakeFastCgi(onRequest);
+  cleanups.push(() => peer.stop());
+  const gateway = phpFpm({ root, address: peer.port, multiplex: false, timeout: 2000, ...options });
+  cleanups.push(() => gateway.client.destroy());
+  const web: HttpServer = createHttpServer((req, res) => { void gateway(req, res); });
+  await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise<void>((r) => { web.closeAllConnections(); web.close(() => r()); }));
+  return { port: (web.address() as AddressInfo).port, peer };
 }

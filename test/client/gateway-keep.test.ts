@@ -4,30 +4,13 @@
  * plays PHP-FPM.
  */
 import { afterEach, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, createServer as httpServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { phpFpm } from '../../lib/index.js';
-import { fakeFastCgi, type FakeRequest } from './fake-peer.js';
+import { Agent, request as httpRequest } from 'node:http';
+import { gatewayOver, type FakeRequest } from './fake-peer.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
 
-async function gateway(onRequest: (r: FakeRequest) => void) {
-  const root = mkdtempSync(join(tmpdir(), 'cgiwire-gw-'));
-  writeFileSync(join(root, 'x.php'), '');
-  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-  const peer = await fakeFastCgi(onRequest);
-  cleanups.push(() => peer.stop());
-  const gw = phpFpm({ root, address: peer.port, multiplex: false, timeout: 2000 });
-  cleanups.push(() => gw.client.destroy());
-  const web: Server = httpServer((req, res) => { void gw(req, res); });
-  await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise<void>((r) => { web.closeAllConnections(); web.close(() => r()); }));
-  return { port: (web.address() as AddressInfo).port, peer };
-}
+const gateway = (onRequest: (r: FakeRequest) => void): ReturnType<typeof gatewayOver> => gatewayOver(onRequest, cleanups);
 
 function get(port: number, method = 'GET', agent: Agent | false = false): Promise<{ status: number; headers: Record<string, unknown>; body: string; error?: string }> {
   return new Promise((resolve) => {

@@ -4,30 +4,15 @@
  * A hand-made peer plays PHP-FPM.
  */
 import { afterEach, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as httpServer, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { phpFpm } from '../../lib/index.js';
-import { fakeFastCgi } from './fake-peer.js';
+import { connect } from 'node:net';
+import { gatewayOver } from './fake-peer.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
 
 /** A gateway in front of a peer that answers `answer` (STDOUT, then END_REQUEST a little later). */
 async function gatewayAnswering(answer: string): Promise<number> {
-  const root = mkdtempSync(join(tmpdir(), 'cgiwire-gw-'));
-  writeFileSync(join(root, 'x.php'), '');
-  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-  const peer = await fakeFastCgi((r) => { r.stdout(answer); setTimeout(() => r.end(), 20); });
-  cleanups.push(() => peer.stop());
-  const gateway = phpFpm({ root, address: peer.port, multiplex: false, timeout: 2000 });
-  cleanups.push(() => gateway.client.destroy());
-  const web: Server = httpServer((req, res) => { void gateway(req, res); });
-  await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise<void>((r) => { web.closeAllConnections(); web.close(() => r()); }));
-  return (web.address() as AddressInfo).port;
+  return (await gatewayOver((r) => { r.stdout(answer); setTimeout(() => r.end(), 20); }, cleanups)).port;
 }
 
 /** Everything a raw HTTP/1.1 keep-alive client receives in `ms`, and whether the server closed. */
