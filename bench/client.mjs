@@ -15,7 +15,7 @@
 //     multiplexed over ONE connection (multiplex 'auto', maxConnectionsPerAddress 1) against one request per
 //     connection at a time over a pool as large as the concurrency (multiplex false). Target: mux >= 1.0x pool.
 //
-// Each run: a warm-up, then a fixed window; contenders alternated over rounds; the median is reported. Every
+// Each run: a warm-up (part 2: until the rate settles), then a fixed window; contenders alternated over rounds; the median is reported. Every
 // response is checked (a contender with errors is reported with them). The CPU of each process involved is
 // read from /proc around each window; "other" is what the rest of the machine used meanwhile (shared cores).
 // When a target is missed, the cgiwire process of that part is run again under --cpu-prof and summarised.
@@ -24,6 +24,7 @@
 //   node bench/client.mjs --only=mux --rounds=1 --duration=2 --no-profile    # a quick look
 //   options: --duration=S (4) --warmup=S (1) --rounds=N (2) --concurrency=N (16) --children=N (4, PHP-FPM
 //            pm.max_children and the connection limit given to the clients) --only=php,gateway,mux
+//            --settle-max=S (12): part 2's longest warm-up, 1 s windows until two agree within 10%
 //            --profile (always profile) --no-profile --md=PATH --json=PATH
 //            --quiet-wait=S (6) --quiet-total=S (40): before each run wait until the rest of the machine is idle
 //            --retries=N (6): repeat a run disturbed by other work (> 0.35 cores), N times in the whole bench
@@ -523,7 +524,31 @@ const FRONTS = [
   { id: 'nginx-keep', name: `nginx fastcgi_pass, fastcgi_keep_conn on + upstream keepalive ${CHILDREN}`, keepConn: true },
   { id: 'nginx-plain', name: 'nginx fastcgi_pass, a connection per request', keepConn: false },
 ];
-/** Starts a front end, checks its answer, warms it, measures one wrk window, stops it (so no kept connection pins a PHP worker later). */
+/**
+ * Loads a freshly started front end until its rate settles: WARMUP s, then at least SETTLE_MIN_WINDOWS windows
+ * of 1 s, until two in a row agree within SETTLE (at most SETTLE_MAX_S s in all). Every front end here is
+ * started for its own run, and a Node process spends its first seconds compiling: a gateway started cold
+ * served 3-4.5k req/s in its first second and 9-10k from its fourth or fifth on. nginx settles at once.
+ * Returns the seconds spent and the rate of each 1 s window.
+ */
+const SETTLE = 0.1;
+// A cold gateway's rate climbed for its first 4-5 s in every run seen: no settling is taken before that.
+const SETTLE_MIN_WINDOWS = 3;
+const SETTLE_MAX_S = Math.max(WARMUP, Number(opt['settle-max'] ?? 12));
+async function warmUp(port) {
+  let seconds = 0;
+  const rps = [];
+  if (WARMUP > 0) { await runWrk(port, WARMUP); seconds += WARMUP; }
+  while (seconds < SETTLE_MAX_S) {
+    rps.push(Math.round((await runWrk(port, 1)).rps));
+    seconds++;
+    const n = rps.length;
+    if (n >= SETTLE_MIN_WINDOWS && Math.abs(rps[n - 1] - rps[n - 2]) <= SETTLE * Math.max(rps[n - 1], rps[n - 2])) break;
+  }
+  return { seconds, rps };
+}
+
+/** Starts a front end, checks its answer, warms it until its rate settles, measures one wrk window, stops it (so no kept connection pins a PHP worker later). */
 async function frontRun(f, nodeArgs = []) {
   let proc, pid, errorLog = null;
   if (f.id === 'gateway') {
@@ -537,7 +562,7 @@ async function frontRun(f, nodeArgs = []) {
   }
   try {
     const check = await checkHttp(proc.port);
-    if (WARMUP > 0) await runWrk(proc.port, WARMUP);
+    const warm = await warmUp(proc.port);
     const a0 = cpuUs(pid), p0 = phpWorkersUs(), m0 = machineBusyUs();
     const w = await runWrk(proc.port, DURATION);
     const a1 = cpuUs(pid), p1 = phpWorkersUs(), m1 = machineBusyUs();
@@ -546,7 +571,7 @@ async function frontRun(f, nodeArgs = []) {
     let nginxErrors = '';
     if (errorLog && existsSync(errorLog)) nginxErrors = readFileSync(errorLog, 'utf8').split('\n').filter((l) => /\[(error|crit|alert|emerg)\]/.test(l)).slice(0, 2).join(' | ');
     return {
-      rps: w.rps, ok: w.requests, errorCount: w.errorCount, errors: w.errorCount ? w.errors : {}, check: check ?? after,
+      rps: w.rps, ok: w.requests, warmS: warm.seconds, warmRps: warm.rps, errorCount: w.errorCount, errors: w.errorCount ? w.errors : {}, check: check ?? after,
       // Little's law over the completed requests: how many of the wrk connections had requests going through
       served: Math.min(CONC, (w.rps * w.latency_us.mean) / 1e6),
       p50ms: w.latency_us.p50 / 1000, p99ms: w.latency_us.p99 / 1000, maxMs: w.latency_us.max / 1000,
@@ -567,7 +592,7 @@ if (PARTS.has('gateway')) {
       const r = await measured(() => frontRun(f));
       runs[f.id].push(r);
       console.log(`  r${round + 1} ${f.id.padEnd(12)} ${fmt(r.rps).padStart(7)} req/s  served ${fmt(r.served, 1).padStart(4)} of ${CONC} conns  p99 ${fmt(r.p99ms, 2).padStart(7)} ms  max ${fmt(r.maxMs, 0).padStart(5)} ms` +
-        `  front ${fmt(r.watchUsPerReq, 1).padStart(6)} us/req  php ${fmt(r.phpUsPerReq, 1).padStart(6)} us/req  other ${fmt(r.otherCores, 2)} cores` +
+        `  warm ${r.warmS} s  front ${fmt(r.watchUsPerReq, 1).padStart(6)} us/req  php ${fmt(r.phpUsPerReq, 1).padStart(6)} us/req  other ${fmt(r.otherCores, 2)} cores` +
         `${r.errorCount ? `  ERRORS ${JSON.stringify(r.errors)}` : ''}${r.check ? `  CHECK FAILED: ${r.check}` : ''}${r.nginxErrors ? `  nginx: ${r.nginxErrors.slice(0, 160)}` : ''}  [${elapsed()}]`);
     }
   }
@@ -672,6 +697,10 @@ if (results.gateway) {
   md.push('| front end | req/s ±half-range | ratio | errors | p99 ms | wrk connections served (min), front CPU us/req (gateway process / nginx worker), PHP workers us/req | other cores (max) |');
   md.push('|---|---:|---:|---|---:|---:|---:|');
   for (const f of results.gateway.fronts) md.push(resultRow(f.name, s[f.id], `${fmt(s[f.id].served, 1)} of ${CONC}, ${fmt(s[f.id].watchUs, 1)}, ${fmt(s[f.id].phpUs, 1)}`));
+  md.push('', 'Warm-up of each run until its rate settled (req/s of each 1 s window after the first ' + `${WARMUP} s):`);
+  for (const f of results.gateway.fronts) {
+    md.push(`- ${f.name}: ${results.gateway.runs[f.id].map((r) => `${r.warmS} s [${r.warmRps.map((x) => fmt(x)).join(', ')}]`).join('; ')}`);
+  }
 }
 if (results.mux) {
   const s = results.mux.summary;
