@@ -73,14 +73,23 @@ function toBytes(v: ParamValue): PairPart {
 /** The params as pairs, with CONTENT_LENGTH added when the body's length is known and it is missing. */
 export function normaliseParams(input: ParamsInput, bodyLength: number | null): [string, PairPart][] {
   const pairs: [string, PairPart][] = [];
-  const entries = Symbol.iterator in input ? input as Iterable<readonly [string, ParamValue]>
-    : Object.entries(input as Record<string, ParamValue | undefined>);
   let hasLength = false;
-  for (const [name, value] of entries) {
-    if (value === undefined) continue;
+  const add = (name: unknown, value: ParamValue | undefined): void => {
+    if (value === undefined) return;
     if (typeof name !== 'string' || name === '') throw new TypeError('a param name must be a non-empty string');
     if (name === 'CONTENT_LENGTH') hasLength = true;
     pairs.push([name, toBytes(value)]);
+  };
+  if (Array.isArray(input)) {
+    // The usual case (the gateway's list): indexed, without the iterator protocol.
+    for (let i = 0; i < input.length; i++) {
+      const pair = input[i] as readonly [string, ParamValue];
+      add(pair[0], pair[1]);
+    }
+  } else {
+    const entries = Symbol.iterator in input ? input as Iterable<readonly [string, ParamValue]>
+      : Object.entries(input as Record<string, ParamValue | undefined>);
+    for (const [name, value] of entries) add(name, value);
   }
   if (!hasLength && bodyLength !== null && bodyLength > 0) pairs.push(['CONTENT_LENGTH', String(bodyLength)]);
   return pairs;

@@ -24,13 +24,34 @@ export interface HttpRequestInfo {
 /** Header names passed on: letters, digits and '-' (an '_' would let "X_A" pose as "X-A", as nginx also refuses). */
 const HEADER_NAME = /^[A-Za-z0-9-]+$/;
 
-function pairsOf(raw: HttpRequestInfo['rawHeaders']): [string, string][] {
-  if (raw.length === 0) return [];
-  if (Array.isArray(raw[0])) return (raw as readonly (readonly [string, string])[]).map(([n, v]) => [n, v]);
-  const flat = raw as readonly string[];
-  const out: [string, string][] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i], flat[i + 1]]);
+/** The headers as a flat [name, value, ...] list: node's rawHeaders as they are, pairs flattened. */
+function flatOf(raw: HttpRequestInfo['rawHeaders']): readonly string[] {
+  if (raw.length === 0 || !Array.isArray(raw[0])) return raw as readonly string[];
+  const out: string[] = [];
+  for (const [n, v] of raw as readonly (readonly [string, string])[]) out.push(n, v);
   return out;
+}
+
+/** What a header name becomes: its HTTP_* param name, or null when it is not passed on. */
+interface HeaderKey {
+  key: string | null;
+  /** How a repeat joins the earlier value: Cookie with "; ", the others with ", ". */
+  joiner: string;
+}
+
+/** Header names seen, with their keys: the same few names come with every request. Bounded (names come from clients). */
+const headerKeys = new Map<string, HeaderKey>();
+
+function headerKeyOf(name: string): HeaderKey {
+  let k = headerKeys.get(name);
+  if (k === undefined) {
+    const lower = name.toLowerCase();
+    const dropped = !HEADER_NAME.test(name) || lower === 'proxy' || lower === 'content-type' || lower === 'content-length';
+    k = { key: dropped ? null : 'HTTP_' + name.toUpperCase().replace(/-/g, '_'), joiner: lower === 'cookie' ? '; ' : ', ' };
+    if (headerKeys.size >= 1024) headerKeys.clear();
+    headerKeys.set(name, k);
+  }
+  return k;
 }
 
 /**
@@ -40,19 +61,21 @@ function pairsOf(raw: HttpRequestInfo['rawHeaders']): [string, string][] {
  */
 export function headerParams(rawHeaders: HttpRequestInfo['rawHeaders']): Map<string, string> {
   const out = new Map<string, string>();
-  for (const [name, value] of pairsOf(rawHeaders)) {
-    if (!HEADER_NAME.test(name)) continue;
-    const lower = name.toLowerCase();
-    if (lower === 'proxy' || lower === 'content-type' || lower === 'content-length') continue;
-    const key = 'HTTP_' + name.toUpperCase().replace(/-/g, '_');
+  const flat = flatOf(rawHeaders);
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const { key, joiner } = headerKeyOf(flat[i]);
+    if (key === null) continue;
     const had = out.get(key);
-    out.set(key, had === undefined ? value : had + (lower === 'cookie' ? '; ' : ', ') + value);
+    out.set(key, had === undefined ? flat[i + 1] : had + joiner + flat[i + 1]);
   }
   return out;
 }
 
-function headerValue(rawHeaders: HttpRequestInfo['rawHeaders'], name: string): string | undefined {
-  for (const [n, v] of pairsOf(rawHeaders)) if (n.toLowerCase() === name) return v;
+function headerValue(flat: readonly string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const n = flat[i];
+    if (n.length === name.length && n.toLowerCase() === name) return flat[i + 1];
+  }
   return undefined;
 }
 
@@ -77,10 +100,11 @@ export function requestParams(info: HttpRequestInfo): [string, string][] {
     ['REQUEST_SCHEME', info.https ? 'https' : 'http'],
   ];
   if (info.https) params.push(['HTTPS', 'on']);
-  const type = headerValue(info.rawHeaders, 'content-type');
+  const flat = flatOf(info.rawHeaders);
+  const type = headerValue(flat, 'content-type');
   if (type !== undefined) params.push(['CONTENT_TYPE', type]);
-  const length = info.contentLength ?? headerValue(info.rawHeaders, 'content-length');
+  const length = info.contentLength ?? headerValue(flat, 'content-length');
   if (length !== undefined && length !== null) params.push(['CONTENT_LENGTH', String(length)]);
-  for (const pair of headerParams(info.rawHeaders)) params.push(pair);
+  for (const pair of headerParams(flat)) params.push(pair);
   return params;
 }
