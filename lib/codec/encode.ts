@@ -48,9 +48,7 @@ export function encodeStream(core: CodecCore, type: number, requestId: number, p
     if (length !== 0) {
       writeHeader(out, 0, type, requestId, length, pad);
       payload.copy(out, 8);
-      at = 8 + length;
-      out.fill(0, at, at + pad);
-      at += pad;
+      at = zeros(out, 8 + length, pad);
     }
     if (close) writeHeader(out, at, type, requestId, 0, 0);
     return [out];
@@ -97,7 +95,7 @@ export function encodeTextRecord(type: number, requestId: number, head: string, 
   writeHeader(out, 0, type, requestId, total, pad);
   if (headLength !== 0) out.write(head, 8, headLength, 'latin1');
   if (bodyLength !== 0) out.write(body, 8 + headLength, bodyLength, encoding);
-  if (pad !== 0) out.fill(0, 8 + total);
+  zeros(out, 8 + total, pad);
   return out;
 }
 
@@ -115,11 +113,8 @@ export function encodeBeginRequest(requestId: number, role: number, flags: numbe
   checkInt('requestId', requestId, 65535);
   checkInt('role', role, 65535);
   checkInt('flags', flags, 255);
-  const out = Buffer.alloc(16);
-  writeHeader(out, 0, RecordType.BEGIN_REQUEST, requestId, 8, 0);
-  out[8] = role >>> 8;
-  out[9] = role & 0xff;
-  out[10] = flags;
+  const out = Buffer.allocUnsafe(16);
+  writeBeginRequest(out, requestId, role, flags);
   return out;
 }
 
@@ -225,6 +220,34 @@ export function encodePairBody(pairs: Iterable<readonly [PairPart, PairPart]>, e
  */
 export function encodeParams(requestId: number, pairs: Iterable<readonly [PairPart, PairPart]>, close = true,
   encoding: BufferEncoding = 'utf8'): Buffer {
+  return paramsWithRoom(requestId, pairs, close, encoding, 0, 0);
+}
+
+/**
+ * What a client sends first for a request, in one buffer: BEGIN_REQUEST (role, flags), the PARAMS records
+ * with their end, and, for a request without a body (`noBody`), the empty STDIN record (FastCGI 1.0, 5.1-5.3).
+ */
+export function encodeRequestStart(requestId: number, role: number, flags: number,
+  pairs: Iterable<readonly [PairPart, PairPart]>, encoding: BufferEncoding, noBody: boolean): Buffer {
+  checkInt('role', role, 65535);
+  checkInt('flags', flags, 255);
+  const out = paramsWithRoom(requestId, pairs, true, encoding, 16, noBody ? 8 : 0);
+  writeBeginRequest(out, requestId, role, flags);
+  if (noBody) writeHeader(out, out.length - 8, RecordType.STDIN, requestId, 0, 0);
+  return out;
+}
+
+function writeBeginRequest(out: Buffer, requestId: number, role: number, flags: number): void {
+  writeHeader(out, 0, RecordType.BEGIN_REQUEST, requestId, 8, 0);
+  out[8] = role >>> 8;
+  out[9] = role & 0xff;
+  out[10] = flags;
+  out[11] = out[12] = out[13] = out[14] = out[15] = 0;
+}
+
+/** encodeParams with `before` bytes left free in front of the records and `after` bytes behind them. */
+function paramsWithRoom(requestId: number, pairs: Iterable<readonly [PairPart, PairPart]>, close: boolean,
+  encoding: BufferEncoding, before: number, after: number): Buffer {
   checkInt('requestId', requestId, 65535);
   // The usual case, all pairs in one record: sized first, then written straight into the record (no Buffer
   // per name and value: a client sends this once per request).
@@ -245,38 +268,49 @@ export function encodeParams(requestId: number, pairs: Iterable<readonly [PairPa
   }
   if (total <= MAX_STREAM_RECORD) {
     const pad = paddingFor(total);
-    const out = Buffer.allocUnsafe((total > 0 ? 8 + total + pad : 0) + (close ? 8 : 0));
-    let at = 0;
+    const out = Buffer.allocUnsafe(before + (total > 0 ? 8 + total + pad : 0) + (close ? 8 : 0) + after);
+    let at = before;
     if (total > 0 && oneWrite) {
       // One char per byte: the whole body, length prefixes included, goes in with one latin1 write.
-      writeHeader(out, 0, RecordType.PARAMS, requestId, total, pad);
+      writeHeader(out, at, RecordType.PARAMS, requestId, total, pad);
       let text = '';
       for (let i = 0; i < parts.length; i += 2) text += lengthChars(lengths[i]) + lengthChars(lengths[i + 1]) + parts[i] + parts[i + 1];
-      out.write(text, 8, total, 'latin1');
-      at = 8 + total;
-      out.fill(0, at, at + pad);
-      at += pad;
+      out.write(text, at + 8, total, 'latin1');
+      at += 8 + total;
+      at = zeros(out, at, pad);
     } else if (total > 0) {
-      writeHeader(out, 0, RecordType.PARAMS, requestId, total, pad);
-      at = 8;
+      writeHeader(out, at, RecordType.PARAMS, requestId, total, pad);
+      at += 8;
       for (let i = 0; i < parts.length; i += 2) {
         at = writeLength(out, at, lengths[i]);
         at = writeLength(out, at, lengths[i + 1]);
         at = writePart(out, at, parts[i], lengths[i], encoding);
         at = writePart(out, at, parts[i + 1], lengths[i + 1], encoding);
       }
-      out.fill(0, at, at + pad);
-      at += pad;
+      at = zeros(out, at, pad);
     }
     if (close) writeHeader(out, at, RecordType.PARAMS, requestId, 0, 0);
     return out;
   }
-  return encodeParamsInRecords(requestId, parts, close, encoding);
+  const records = encodeParamsInRecords(requestId, parts, close, encoding);
+  if (before === 0 && after === 0) return records;
+  const out = Buffer.allocUnsafe(before + records.length + after);
+  records.copy(out, before);
+  return out;
 }
+
+/** Writes `n` (at most 7) zero bytes of padding at `at`; a loop, not fill(): fill crosses into C++. */
+function zeros(out: Buffer, at: number, n: number): number {
+  for (let i = 0; i < n; i++) out[at + i] = 0;
+  return at + n;
+}
+
+/** Pair lengths below 128 as their one latin1 char, made once. */
+const SHORT_LENGTH: readonly string[] = Array.from({ length: 128 }, (_, n) => String.fromCharCode(n));
 
 /** A pair length as latin1 chars: one below 128, else four with the high bit set (FastCGI 1.0, 3.4). */
 function lengthChars(n: number): string {
-  if (n < 128) return String.fromCharCode(n);
+  if (n < 128) return SHORT_LENGTH[n];
   return String.fromCharCode(0x80 | (n >>> 24), (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
 }
 

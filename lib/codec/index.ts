@@ -54,7 +54,7 @@ export {
   type ParamsLimits, type RequestHead, type RequestHeaders, type DecodedParams,
 } from './params.js';
 export {
-  encodeStream, encodeStreamEnd, encodeTextRecord, encodeBeginRequest, encodeEndRequest, encodeResponseEnd, encodeAbortRequest, encodeUnknownType, encodeParams,
+  encodeStream, encodeStreamEnd, encodeTextRecord, encodeBeginRequest, encodeEndRequest, encodeResponseEnd, encodeAbortRequest, encodeUnknownType, encodeParams, encodeRequestStart,
   encodePairBody, encodeGetValues, encodeGetValuesResult, encodeScgiHeader, MAX_STREAM_RECORD, COALESCE_BELOW,
   type PairPart,
 } from './encode.js';

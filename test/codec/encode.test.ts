@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import {
   COALESCE_BELOW, MAX_STREAM_RECORD, encodeBeginRequest, encodeEndRequest, encodeAbortRequest, encodeUnknownType,
   encodeResponseEnd, encodeStreamEnd,
-  encodeParams, encodePairBody, encodeScgiHeader, encodeGetValues, encodeGetValuesResult,
+  encodeParams, encodePairBody, encodeScgiHeader, encodeGetValues, encodeGetValuesResult, encodeRequestStart,
 } from '../../lib/index.js';
 import { CODECS } from '../helpers/codecs.js';
 import { T, byteByByte, parseRecords, readAll, streamBytes, whole } from '../helpers/fcgi.js';
@@ -190,6 +190,22 @@ describe.each(CODECS)('$name codec: encodeParams', ({ codec }) => {
     expect(encodePairBody([exact]).length).toBe(65528);
     const { records } = parseRecords(encodeParams(1, [exact, ['N', 'v']]));
     expect(records.map((r) => [r.content.length, r.padding])).toEqual([[65528, 0], [4, 4], [0, 0]]);
+  });
+
+  test('encodeRequestStart: BEGIN_REQUEST, the PARAMS records and, for a request without a body, the empty STDIN, in one buffer', () => {
+    const cases: [string, string][][] = [[], [['A', 'b']], [['QUERY', 'a=\u00e9'], ['X', 'y'.repeat(300)]],
+      [['N'.repeat(130), 'v'.repeat(70000)], ['AFTER', 'z']]];
+    for (const pairs of cases) {
+      for (const encoding of ['latin1', 'utf8'] as const) {
+        for (const [role, flags] of [[1, 1], [2, 0]]) {
+          for (const noBody of [true, false]) {
+            const expected = Buffer.concat([encodeBeginRequest(9, role, flags), encodeParams(9, pairs, true, encoding),
+              ...(noBody ? [encodeStreamEnd(T.STDIN, 9)] : [])]);
+            expect(encodeRequestStart(9, role, flags, pairs, encoding, noBody).equals(expected)).toBe(true);
+          }
+        }
+      }
+    }
   });
 
   test('close = false leaves out the empty PARAMS record; no pairs and no close is nothing', () => {
