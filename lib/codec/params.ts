@@ -70,6 +70,9 @@ function limitWord(name: string, v: number): number {
 /** Writes limits into the scratch words a decode call reads. */
 export function setLimits(core: CodecCore, limits: ParamsLimits): void {
   const s = core.scratch;
+  // The same finite limits as last time (every request of a server): the words are already there.
+  if (s[SCRATCH_LIMITS] === limits.maxParamsBytes && s[SCRATCH_LIMITS + 1] === limits.maxParams
+    && s[SCRATCH_LIMITS + 2] === limits.maxParamNameLength && s[SCRATCH_LIMITS + 3] === limits.maxParamValueLength) return;
   s[SCRATCH_LIMITS] = limitWord('maxParamsBytes', limits.maxParamsBytes);
   s[SCRATCH_LIMITS + 1] = limitWord('maxParams', limits.maxParams);
   s[SCRATCH_LIMITS + 2] = limitWord('maxParamNameLength', limits.maxParamNameLength);
