@@ -152,7 +152,19 @@ export class ClientCall {
   private response: ClientResponse | null = null;
   private head: Buffer | null = null;
   private headLength = 0;
-  private readonly bodyStream: Readable;
+  /**
+   * The response body's stream, made when first asked for. Until then its pieces wait in `early`: a consumer
+   * that takes a small body whole (the gateway) never needs a stream at all.
+   */
+  private bodyStream: Readable | null = null;
+  private early: Buffer[] = [];
+  private earlyBytes = 0;
+  /** The body has ended (the stream, once made, ends after `early`). */
+  private bodyEnded = false;
+  /** The call failed after its head: the stream, once made, fails with this. */
+  private bodyError: Error | null = null;
+  /** takeBody handed the body over before any stream was made. */
+  private bodyTaken = false;
   /** Made when STDERR first arrives or is first asked for: most responses have none. */
   private stderrStream: Readable | null = null;
   private stderrEnded = false;
@@ -184,11 +196,6 @@ export class ClientCall {
     this.paramsEncoding = encoding;
     this.timeout = options.timeout === undefined ? limits.timeout : finiteTimerMs(options.timeout);
     this.promise = new Promise((resolve, reject) => { this.resolve = resolve; this.reject = reject; });
-    this.bodyStream = new Readable({ read: () => this.readMore(), highWaterMark: limits.bodyBufferBytes });
-    this.bodyStream.on('close', () => { if (this.state !== State.Done) this.cancelQuietly(); });
-    // A failed body keeps its error for whoever reads it later (for await, pipeline, 'error' listeners), but a
-    // response nobody reads must not crash the process with an unhandled 'error' event.
-    this.bodyStream.on('error', () => {});
     this.signal = options.signal;
     if (this.signal !== undefined) {
       if (this.signal.aborted) queueMicrotask(this.onAbort);
@@ -311,7 +318,7 @@ export class ClientCall {
       return true;
     }
     this.headLength = text.length;
-    this.response = new ClientResponse(head, this.bodyStream, () => this.stderrReadable(), this.carrier!.addressText);
+    this.response = new ClientResponse(head, this, this.carrier!.addressText);
     this.resolve(this.response);
     return bodyStart < pieceEnd ? this.pushBody(buf.subarray(bodyStart, pieceEnd)) : true;
   }
@@ -339,7 +346,8 @@ export class ClientCall {
     }
     this.response.appStatus = appStatus;
     this.finish();
-    this.bodyStream.push(null);
+    this.bodyEnded = true;
+    this.bodyStream?.push(null);
     this.endStderr();
   }
 
@@ -348,7 +356,12 @@ export class ClientCall {
     if (this.state === State.Done) return;
     this.finish();
     if (this.response === null) this.reject(err);
-    else this.bodyStream.destroy(err);
+    else if (this.bodyStream !== null) this.bodyStream.destroy(err);
+    else {
+      this.bodyError = err;
+      this.early = [];
+      this.earlyBytes = 0;
+    }
     this.endStderr();
   }
 
@@ -446,9 +459,59 @@ export class ClientCall {
     for (const p of this.pumps.splice(0)) p.stop();
   }
 
+  /** @internal The response body as a stream (ClientResponse.body), made on first use. */
+  bodyReadable(): Readable {
+    if (this.bodyStream === null) {
+      const stream = new Readable({ read: () => this.readMore(), highWaterMark: this.limits.bodyBufferBytes });
+      stream.on('close', () => { if (this.state !== State.Done) this.cancelQuietly(); });
+      // A failed body keeps its error for whoever reads it later (for await, pipeline, 'error' listeners), but a
+      // response nobody reads must not crash the process with an unhandled 'error' event.
+      stream.on('error', () => {});
+      this.bodyStream = stream;
+      const early = this.early;
+      this.early = [];
+      this.earlyBytes = 0;
+      for (const chunk of early) stream.push(chunk);
+      if (this.bodyError !== null) stream.destroy(this.bodyError);
+      else if (this.bodyEnded) {
+        stream.push(null);
+        if (this.bodyTaken) stream.resume(); // taken whole: 'end' and 'close' come, as after any full read
+      }
+    }
+    return this.bodyStream;
+  }
+
+  /**
+   * @internal ClientResponse.takeWhole: the whole body, once it has ended and nobody has read from it; null
+   * otherwise. Taken, the body is empty from then on.
+   */
+  takeBody(): Buffer | null {
+    const stream = this.bodyStream;
+    if (stream !== null) {
+      if (!this.bodyEnded || stream.readableFlowing !== null || stream.destroyed || stream.readableEnded) return null;
+      const whole = (stream.read() as Buffer | null) ?? Buffer.alloc(0);
+      stream.resume();  // lets 'end' (and 'close') come, as after any full read
+      return whole;
+    }
+    if (!this.bodyEnded || this.bodyError !== null || this.bodyTaken) return null;
+    this.bodyTaken = true;
+    const early = this.early;
+    this.early = [];
+    const whole = early.length === 1 ? early[0] : Buffer.concat(early, this.earlyBytes);
+    this.earlyBytes = 0;
+    return whole;
+  }
+
   private pushBody(chunk: Buffer): boolean {
     if (chunk.length === 0) return true;
-    const more = this.bodyStream.push(chunk);
+    let more: boolean;
+    if (this.bodyStream !== null) more = this.bodyStream.push(chunk);
+    else {
+      // What Readable#push answers: room while less than its high-water mark is held.
+      this.early.push(chunk);
+      this.earlyBytes += chunk.length;
+      more = this.earlyBytes < this.limits.bodyBufferBytes;
+    }
     if (!more) {
       // The connection stops reading for the consumer: the peer's silence from now on is not the peer's fault.
       this.holding = true;

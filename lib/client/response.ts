@@ -101,6 +101,13 @@ export function parseResponseHead(text: string): ResponseHead {
   return { status, statusText, headers, rawHeaders };
 }
 
+/** Where a response's body and STDERR come from (the call that received them). */
+export interface ResponseSource {
+  bodyReadable(): Readable;
+  stderrReadable(): Readable;
+  takeBody(): Buffer | null;
+}
+
 /**
  * A response. `body` is a binary-safe Readable with backpressure: while its unread bytes exceed the client's
  * `bodyBufferBytes`, the connection stops reading. Read or destroy it, or the connection stays held.
@@ -113,29 +120,29 @@ export class ClientResponse implements ResponseHead {
   /** FastCGI END_REQUEST's appStatus, once the body has ended (SCGI: 0). */
   appStatus: number | null = null;
 
-  constructor(head: ResponseHead, readonly body: Readable, private readonly stderrStream: () => Readable,
-    readonly address: string) {
+  constructor(head: ResponseHead, private readonly source: ResponseSource, readonly address: string) {
     this.status = head.status;
     this.statusText = head.statusText;
     this.headers = head.headers;
     this.rawHeaders = head.rawHeaders;
   }
 
+  /** The body (made on first use: until then its bytes wait in the call, which takeWhole can hand over). */
+  get body(): Readable {
+    return this.source.bodyReadable();
+  }
+
   /** What the application wrote to STDERR (FastCGI), as a stream that ends with the response. */
   get stderr(): Readable {
-    return this.stderrStream();
+    return this.source.stderrReadable();
   }
 
   /**
    * The whole body at once, when the response has already ended and nobody has read from the body: it is all
-   * buffered in the stream. Null otherwise (read the stream).
+   * buffered. Null otherwise (read the stream). Taken, the body stream is empty.
    */
   takeWhole(): Buffer | null {
-    const body = this.body;
-    if (this.appStatus === null || body.readableFlowing !== null || body.destroyed || body.readableEnded) return null;
-    const whole = (body.read() as Buffer | null) ?? Buffer.alloc(0);
-    body.resume();  // lets 'end' (and 'close') come, as after any full read
-    return whole;
+    return this.source.takeBody();
   }
 
   /** The whole body in one Buffer. */

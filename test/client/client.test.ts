@@ -266,6 +266,34 @@ for (const codecName of ['native', 'js'] as const) {
       expect(sha(await r.buffer())).toBe(sha(big));
     });
 
+    it('a body taken whole leaves an ended, empty body stream, and the connection serves the next request', async () => {
+      const { port } = await serve({ codec }, (_req, res) => { res.end('whole body'); });
+      const client = newClient({ address: port, maxConnectionsPerAddress: 1 });
+      const r = await client.request({ params: GET('/') });
+      await until(() => r.appStatus !== null, 2000, 'the response ended');
+      expect(r.takeWhole()?.toString()).toBe('whole body');
+      expect(r.takeWhole()).toBeNull();
+      const ended = new Promise<void>((resolve) => r.body.once('end', resolve));
+      await withTimeout(ended, 2000, "the taken body's 'end'");
+      expect(r.body.readableLength).toBe(0);
+      expect(await (await client.request({ params: GET('/again') })).text()).toBe('whole body');
+      expect(client.stats.connections).toBe(1);
+    });
+
+    it('a body first asked for after its connection failed mid-body fails with a ClientError, as a stream read all along does', async () => {
+      const { port } = await serve({ codec }, (_req, res) => {
+        res.write(Buffer.alloc(1000, 0x61));
+        setTimeout(() => res.socket?.destroy(), 100);
+      });
+      const client = newClient({ address: port });
+      const r = await client.request({ params: GET('/') });
+      await sleep(400);  // the failure comes before anything reads the body
+      let got = 0;
+      const read = (async () => { for await (const chunk of r.body) got += (chunk as Buffer).length; })();
+      await expect(read).rejects.toBeInstanceOf(ClientError);
+      expect(got).toBeLessThanOrEqual(1000);  // a stream destroyed with an error drops what it held
+    });
+
     it('streams a request body with backpressure: a server that does not read it holds the source back', async () => {
       let release!: () => void;
       const gate = new Promise<void>((r) => { release = r; });
