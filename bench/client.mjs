@@ -325,7 +325,12 @@ http {
   const child = track(spawn(NGINX, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], { stdio: ['ignore', 'inherit', 'inherit'] }),
     { signal: 'SIGTERM' });
   await waitPort(port, 10_000, () => child.exitCode === null);
-  const worker = childrenOf(child.pid)[0];
+  // The master listens before it forks its worker: wait (bounded) until the worker shows.
+  let worker = childrenOf(child.pid)[0];
+  for (let i = 0; i < 100 && !worker && child.exitCode === null; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    worker = childrenOf(child.pid)[0];
+  }
   if (!worker) throw new Error('no nginx worker found');
   return { child, port, worker, errorLog: join(dir, 'error.log') };
 }
