@@ -66,30 +66,19 @@ export interface CallLimits {
 
 const ROLE_CODES: Record<ClientRole, number> = { responder: 1, authorizer: 2, filter: 3 };
 
-function toBytes(v: ParamValue): PairPart {
-  return typeof v === 'number' ? String(v) : v;
-}
-
 /** The params as pairs, with CONTENT_LENGTH added when the body's length is known and it is missing. */
 export function normaliseParams(input: ParamsInput, bodyLength: number | null): [string, PairPart][] {
+  // The usual case (the gateway's list) is an array: read by index, without the iterator protocol.
+  const list = (Array.isArray(input) ? input : Symbol.iterator in input ? [...input as Iterable<readonly [string, ParamValue]>]
+    : Object.entries(input as Record<string, ParamValue | undefined>)) as readonly (readonly [unknown, ParamValue | undefined])[];
   const pairs: [string, PairPart][] = [];
   let hasLength = false;
-  const add = (name: unknown, value: ParamValue | undefined): void => {
-    if (value === undefined) return;
+  for (let i = 0; i < list.length; i++) {
+    const name = list[i][0], value = list[i][1];
+    if (value === undefined) continue;
     if (typeof name !== 'string' || name === '') throw new TypeError('a param name must be a non-empty string');
     if (name === 'CONTENT_LENGTH') hasLength = true;
-    pairs.push([name, toBytes(value)]);
-  };
-  if (Array.isArray(input)) {
-    // The usual case (the gateway's list): indexed, without the iterator protocol.
-    for (let i = 0; i < input.length; i++) {
-      const pair = input[i] as readonly [string, ParamValue];
-      add(pair[0], pair[1]);
-    }
-  } else {
-    const entries = Symbol.iterator in input ? input as Iterable<readonly [string, ParamValue]>
-      : Object.entries(input as Record<string, ParamValue | undefined>);
-    for (const [name, value] of entries) add(name, value);
+    pairs.push([name, typeof value === 'number' ? String(value) : value]);
   }
   if (!hasLength && bodyLength !== null && bodyLength > 0) pairs.push(['CONTENT_LENGTH', String(bodyLength)]);
   return pairs;

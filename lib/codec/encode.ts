@@ -257,7 +257,9 @@ function paramsWithRoom(requestId: number, pairs: Iterable<readonly [PairPart, P
   // True while every part is a string whose bytes are its char codes (latin1, or ASCII in UTF-8): then the
   // whole body goes in with one write.
   let oneWrite = encoding === 'latin1' || encoding === 'utf8';
-  for (const [name, value] of pairs) {
+  const list = (Array.isArray(pairs) ? pairs : [...pairs]) as readonly (readonly [PairPart, PairPart])[];
+  for (let i = 0; i < list.length; i++) {
+    const name = list[i][0], value = list[i][1];
     const n = typeof name === 'string' ? Buffer.byteLength(name, encoding) : name.byteLength;
     const v = typeof value === 'string' ? Buffer.byteLength(value, encoding) : value.byteLength;
     if (typeof name !== 'string' || typeof value !== 'string' || n !== name.length || v !== value.length) oneWrite = false;
