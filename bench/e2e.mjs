@@ -5,7 +5,8 @@
 //   cgiwire SCGI over a unix socket (scgi_pass; SCGI has no kept connections),
 //   node:http behind proxy_pass with an upstream keepalive pool (proxy_http_version 1.1, Connection ""),
 //   node-fastcgi (npm) behind fastcgi_pass over a unix socket with keep-conn (installed in bench/e2e/),
-//   and, for uploads only, cgiwire FastCGI over TCP with quickAck: false (what TCP_QUICKACK is worth).
+//   and, for uploads only, cgiwire FastCGI over TCP with quickAck: false (what TCP_QUICKACK is worth); for the
+//   small GET only, a floor: a minimal FastCGI responder with no HTTP objects (bench/e2e/floor.mjs).
 // Scenarios: small GET (12 bytes), 1 MiB GET, 1 MiB POST read fully. wrk -t1 -c16 -d5s --latency, contenders
 // alternated, 2 rounds, median. Measures requests/s, p99, and the CPU time (utime+stime from /proc/PID/stat) the
 // app process and the nginx worker spent per request. Then the 1 MiB POST at -c1 (TCP vs unix socket: 40 ms
@@ -59,6 +60,9 @@ const CONTENDERS = [
   // The same cgiwire over TCP with its TCP_QUICKACK turned off: what the delayed-ACK fix is worth (uploads only).
   { id: 'cgiwire-fcgi-tcp-noqa', name: 'cgiwire FastCGI, TCP, quickAck: false', kind: 'cgiwire-fastcgi', via: 'fastcgi', unix: false,
     args: ['quickack=off'], only: ['post1m'] },
+  // The floor: a minimal FastCGI responder (bench/e2e/floor.mjs, no HTTP objects), what any Node FastCGI server
+  // pays at least for the small GET.
+  { id: 'floor', name: 'floor: minimal FastCGI responder, unix socket', script: 'floor.mjs', via: 'fastcgi', unix: true, only: ['small'] },
 ].filter((c) => !opt.contenders || String(opt.contenders).split(',').includes(c.id));
 const BASE = 'node-http';
 
@@ -116,7 +120,8 @@ function freePort() {
 
 /** Starts a contender's app; resolves with its ChildProcess once it printed "ready". */
 function startApp(c, extraNodeArgs = []) {
-  const child = spawn(process.execPath, [...extraNodeArgs, join(e2eDir, 'app.mjs'), c.kind, c.address, ...(c.args ?? [])],
+  const app = c.script ? [join(e2eDir, c.script), c.address] : [join(e2eDir, 'app.mjs'), c.kind, c.address, ...(c.args ?? [])];
+  const child = spawn(process.execPath, [...extraNodeArgs, ...app],
     { stdio: ['ignore', 'pipe', 'inherit'], cwd: work });
   children.add(child);
   child.on('exit', () => children.delete(child));
