@@ -81,6 +81,20 @@ export function finiteTimerMs(ms: number): number {
   return Number.isFinite(ms) ? timerMs(ms) : ms;
 }
 
+/**
+ * A buffer size in bytes (bodyBufferBytes, on the server and the client): a stream's high-water mark, so a
+ * finite count; a fraction is rounded down. Infinity would let an unread body grow without bound.
+ */
+export function bufferBytes(name: string, v: number | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !(v >= 1) || !Number.isFinite(v)) {
+    const err = new RangeError(`options.${name} must be a finite number of bytes >= 1; got ${String(v)}`);
+    (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
+    throw err;
+  }
+  return Math.floor(v);
+}
+
 function positive(name: string, v: number | undefined, fallback: number): number {
   if (v === undefined) return fallback;
   if (typeof v !== 'number' || !(v >= 1)) throw new RangeError(`options.${name} must be a number >= 1; got ${String(v)}`);
@@ -125,7 +139,7 @@ export function resolveOptions(opts: ServerOptions = {}, env: NodeJS.ProcessEnv 
     idleTimeout: timerMs(positive('idleTimeout', opts.idleTimeout, 120_000)),
     paramsTimeout: timerMs(positive('paramsTimeout', opts.paramsTimeout, 60_000)),
     maxBodyBytes: opts.maxBodyBytes === undefined ? Infinity : positive('maxBodyBytes', opts.maxBodyBytes + 1, 1) - 1,
-    bodyBufferBytes: positive('bodyBufferBytes', opts.bodyBufferBytes, 65536),
+    bodyBufferBytes: bufferBytes('bodyBufferBytes', opts.bodyBufferBytes, 65536),
     webServerAddrs: addrs === null ? null : new Set(addrs.map((a) => normalizeAddress(a.trim())).filter(Boolean)),
     quickAck: opts.quickAck ?? true,
   };

@@ -74,9 +74,15 @@ export function normaliseParams(input: ParamsInput, bodyLength: number | null): 
   const pairs: [string, PairPart][] = [];
   let hasLength = false;
   for (let i = 0; i < list.length; i++) {
-    const name = list[i][0], value = list[i][1];
+    // A pair may be any two-element iterable; arrays, the usual case, are read as they are.
+    const pair = Array.isArray(list[i]) ? list[i] : [...list[i] as Iterable<unknown>] as unknown as readonly [unknown, ParamValue];
+    const name = pair[0], value = pair[1];
     if (value === undefined) continue;
     if (typeof name !== 'string' || name === '') throw new TypeError('a param name must be a non-empty string');
+    // Checked here, so that request() refuses it: found later, on a connection, it would fail others' requests.
+    if (typeof value !== 'string' && typeof value !== 'number' && !(value instanceof Uint8Array)) {
+      throw new TypeError(`the value of param ${name} must be a string, a number or bytes`);
+    }
     if (name === 'CONTENT_LENGTH') hasLength = true;
     pairs.push([name, typeof value === 'number' ? String(value) : value]);
   }

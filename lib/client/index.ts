@@ -10,7 +10,7 @@ import { Pool, connectCode, type Connector, type PoolHooks } from './pool.js';
 import type { ClientResponse } from './response.js';
 import { FastCgiClientConnection, MANAGEMENT_NAMES, type PeerInfo, peerInfoFrom } from '../fastcgi/client-connection.js';
 import { ScgiClientConnection } from '../scgi/client-connection.js';
-import { finiteTimerMs, timerMs } from '../options.js';
+import { bufferBytes, finiteTimerMs, timerMs } from '../options.js';
 
 export interface ClientOptions {
   /** `host:port`, `[v6]:port`, a port (loopback), a unix socket path, or several (an array or comma-separated). */
@@ -106,7 +106,7 @@ abstract class BaseClient extends EventEmitter {
     this.limits = {
       maxHeaderBytes: positive('maxHeaderBytes', options.maxHeaderBytes, 65536),
       maxStderrBytes: positive('maxStderrBytes', options.maxStderrBytes, 1 << 20, true),
-      bodyBufferBytes: positive('bodyBufferBytes', options.bodyBufferBytes, 65536),
+      bodyBufferBytes: bufferBytes('bodyBufferBytes', options.bodyBufferBytes, 65536),
       timeout: finiteTimerMs(positive('timeout', options.timeout, 60000, true)),
     };
     this.pool = new Pool(addresses, (address, hooks) => this.connectTo(address, hooks), {

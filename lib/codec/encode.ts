@@ -259,7 +259,8 @@ function paramsWithRoom(requestId: number, pairs: Iterable<readonly [PairPart, P
   let oneWrite = encoding === 'latin1' || encoding === 'utf8';
   const list = (Array.isArray(pairs) ? pairs : [...pairs]) as readonly (readonly [PairPart, PairPart])[];
   for (let i = 0; i < list.length; i++) {
-    const name = list[i][0], value = list[i][1];
+    const pair = Array.isArray(list[i]) ? list[i] : [...list[i]] as unknown as readonly [PairPart, PairPart];
+    const name = pair[0], value = pair[1];
     const n = typeof name === 'string' ? Buffer.byteLength(name, encoding) : name.byteLength;
     const v = typeof value === 'string' ? Buffer.byteLength(value, encoding) : value.byteLength;
     if (typeof name !== 'string' || typeof value !== 'string' || n !== name.length || v !== value.length) oneWrite = false;

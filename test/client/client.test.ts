@@ -440,6 +440,37 @@ for (const codecName of ['native', 'js'] as const) {
         expect(client.request({ params: GET('/'), body: 5 as never })).rejects.toThrow(TypeError),
       ]);
     });
+
+    it('bodyBufferBytes is a buffer size: Infinity, NaN and values below 1 are refused, a fraction is rounded down', async () => {
+      for (const bad of [Infinity, NaN, 0, 0.5, -1]) {
+        expect(() => new Client({ address: 9000, bodyBufferBytes: bad })).toThrow(RangeError);
+      }
+      // A response streamed in two pieces, read as a stream: the buffer size must be one a Readable takes.
+      const { port } = await serve({ codec }, (_req, res) => { res.write('first '); setTimeout(() => res.end('second'), 50); });
+      const client = newClient({ address: port, bodyBufferBytes: 1000.5 });
+      expect(await (await client.request({ params: GET('/') })).text()).toBe('first second');
+    });
+
+    it('a param value of a wrong type is refused by request(); requests queued beside it go on', async () => {
+      const { port } = await serve({ codec }, (_q, res) => { setTimeout(() => res.end('ok'), 50); });
+      const client = newClient({ address: port, maxConnectionsPerAddress: 1, multiplex: false });
+      const a = client.request({ params: GET('/a') });
+      for (const bad of [null, true, {}, Symbol('s')]) {
+        await expect(withTimeout(client.request({ params: { ...GET('/b'), X: bad as never } }), 2000, 'the refusal')).rejects.toThrow(TypeError);
+      }
+      const d = client.request({ params: GET('/d') });
+      expect(await (await a).text()).toBe('ok');
+      expect(await withTimeout((await d).text(), 2000, 'the request after the refused ones')).toBe('ok');
+    });
+
+    it('a pair given as any two-element iterable is sent, not dropped', async () => {
+      const seen: string[] = [];
+      const { port } = await serve({ codec }, (req, res) => { seen.push(req.cgi.get('X_PAIR') ?? 'missing'); res.end('ok'); });
+      const client = newClient({ address: port });
+      const pair = new Set(['X_PAIR', 'v']) as unknown as [string, string];
+      expect(await (await client.request({ params: [...Object.entries(GET('/')), pair] })).text()).toBe('ok');
+      expect(seen).toEqual(['v']);
+    });
   });
 
   describe(`FastCGI client against faulty peers (${codecName} codec)`, () => {

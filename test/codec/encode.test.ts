@@ -208,6 +208,14 @@ describe.each(CODECS)('$name codec: encodeParams', ({ codec }) => {
     }
   });
 
+  test('pairs may be any iterable of any two-element iterables (a Map, a generator, a Set as a pair)', () => {
+    const expected = encodeParams(1, [['A', 'b'], ['C', 'd']]);
+    function* gen(): Generator<[string, string]> { yield ['A', 'b']; yield ['C', 'd']; }
+    expect(encodeParams(1, new Map([['A', 'b'], ['C', 'd']])).equals(expected)).toBe(true);
+    expect(encodeParams(1, gen()).equals(expected)).toBe(true);
+    expect(encodeParams(1, [new Set(['A', 'b']) as unknown as [string, string], ['C', 'd']]).equals(expected)).toBe(true);
+  });
+
   test('close = false leaves out the empty PARAMS record; no pairs and no close is nothing', () => {
     expect(parseRecords(encodeParams(1, [['A', 'b']], false)).records.map((r) => r.content.length)).toEqual([4]);
     expect(encodeParams(1, [], false).length).toBe(0);

@@ -9,7 +9,7 @@ import {
   PS, begin, cgiParams, params, parseCgi, sleep, stdin, until,
 } from '../helpers/fcgi-client.js';
 import { deferred, startRouted, stopAll } from './setup.js';
-import type { CgiRequest } from '../../lib/index.js';
+import { createServer, type CgiRequest } from '../../lib/index.js';
 
 afterEach(stopAll);
 
@@ -17,6 +17,13 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const SOCKET_CHUNK = 64 * 1024;
 
 describe('backpressure (bodyBufferBytes)', () => {
+  it('bodyBufferBytes is a buffer size: Infinity, NaN and values below 1 are refused up front', () => {
+    for (const bad of [Infinity, NaN, 0, 0.5, -1]) {
+      expect(() => createServer({ bodyBufferBytes: bad }, () => {})).toThrow(RangeError);
+    }
+    expect(() => createServer({ bodyBufferBytes: 1000.5 }, () => {})).not.toThrow();
+  });
+
   it.each([32 * 1024, 65536])('bodyBufferBytes %i: an unread 1 MiB body stays bounded, a small request beside it completes, then the body arrives byte-exact', async (bodyBufferBytes) => {
     const release = deferred();
     let reqA: CgiRequest | undefined;
