@@ -249,6 +249,10 @@ function writeBeginRequest(out: Buffer, requestId: number, role: number, flags: 
 function paramsWithRoom(requestId: number, pairs: Iterable<readonly [PairPart, PairPart]>, close: boolean,
   encoding: BufferEncoding, before: number, after: number): Buffer {
   checkInt('requestId', requestId, 65535);
+  if (encoding === 'latin1' && Array.isArray(pairs)) {
+    const out = latin1ParamsWithRoom(requestId, pairs, close, before, after);
+    if (out !== null) return out;
+  }
   // The usual case, all pairs in one record: sized first, then written straight into the record (no Buffer
   // per name and value: a client sends this once per request).
   const parts: PairPart[] = [];
@@ -299,6 +303,35 @@ function paramsWithRoom(requestId: number, pairs: Iterable<readonly [PairPart, P
   if (before === 0 && after === 0) return records;
   const out = Buffer.allocUnsafe(before + records.length + after);
   records.copy(out, before);
+  return out;
+}
+
+/**
+ * paramsWithRoom for pairs of latin1 strings that fit in one record (what the PHP gateway sends): one pass
+ * makes the record's text, length prefixes included, and one write puts it in. Null for anything else.
+ */
+function latin1ParamsWithRoom(requestId: number, pairs: readonly (readonly [PairPart, PairPart])[], close: boolean,
+  before: number, after: number): Buffer | null {
+  let text = '';
+  let total = 0;
+  for (let i = 0; i < pairs.length; i++) {
+    const pair = pairs[i];
+    if (!Array.isArray(pair)) return null;
+    const name = pair[0], value = pair[1];
+    if (typeof name !== 'string' || typeof value !== 'string') return null;
+    total += lengthSize(name.length) + lengthSize(value.length) + name.length + value.length;
+    if (total > MAX_STREAM_RECORD) return null;
+    text += lengthChars(name.length) + lengthChars(value.length) + name + value;
+  }
+  const pad = total > 0 ? paddingFor(total) : 0;
+  const out = Buffer.allocUnsafe(before + (total > 0 ? 8 + total + pad : 0) + (close ? 8 : 0) + after);
+  let at = before;
+  if (total > 0) {
+    writeHeader(out, at, RecordType.PARAMS, requestId, total, pad);
+    out.write(text, at + 8, total, 'latin1');
+    at = zeros(out, at + 8 + total, pad);
+  }
+  if (close) writeHeader(out, at, RecordType.PARAMS, requestId, 0, 0);
   return out;
 }
 
