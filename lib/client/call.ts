@@ -66,13 +66,17 @@ export interface CallLimits {
 
 const ROLE_CODES: Record<ClientRole, number> = { responder: 1, authorizer: 2, filter: 3 };
 
-/** The params as pairs, with CONTENT_LENGTH added when the body's length is known and it is missing. */
-export function normaliseParams(input: ParamsInput, bodyLength: number | null): [string, PairPart][] {
+/**
+ * The params as pairs, with CONTENT_LENGTH added when the body's length is known and it is missing, and for a
+ * FILTER, FCGI_DATA_LENGTH when the DATA stream's length is known (`dataLength`) and it is missing (FastCGI
+ * 1.0, 6.4).
+ */
+export function normaliseParams(input: ParamsInput, bodyLength: number | null, dataLength: number | null = null): [string, PairPart][] {
   // The usual case (the gateway's list) is an array: read by index, without the iterator protocol.
   const list = (Array.isArray(input) ? input : Symbol.iterator in input ? [...input as Iterable<readonly [string, ParamValue]>]
     : Object.entries(input as Record<string, ParamValue | undefined>)) as readonly (readonly [unknown, ParamValue | undefined])[];
   const pairs: [string, PairPart][] = [];
-  let hasLength = false;
+  let hasLength = false, hasDataLength = false;
   for (let i = 0; i < list.length; i++) {
     // A pair may be any two-element iterable; arrays, the usual case, are read as they are.
     const pair = Array.isArray(list[i]) ? list[i] : [...list[i] as Iterable<unknown>] as unknown as readonly [unknown, ParamValue];
@@ -84,9 +88,11 @@ export function normaliseParams(input: ParamsInput, bodyLength: number | null): 
       throw new TypeError(`the value of param ${name} must be a string, a number or bytes`);
     }
     if (name === 'CONTENT_LENGTH') hasLength = true;
+    else if (name === 'FCGI_DATA_LENGTH') hasDataLength = true;
     pairs.push([name, typeof value === 'number' ? String(value) : value]);
   }
   if (!hasLength && bodyLength !== null && bodyLength > 0) pairs.push(['CONTENT_LENGTH', String(bodyLength)]);
+  if (!hasDataLength && dataLength !== null) pairs.push(['FCGI_DATA_LENGTH', String(dataLength)]);
   return pairs;
 }
 
@@ -183,7 +189,8 @@ export class ClientCall {
     }
     this.body = toBody(options.body);
     this.data = toBody(options.data);
-    this.params = normaliseParams(options.params, this.body instanceof Buffer ? this.body.length : null);
+    this.params = normaliseParams(options.params, this.body instanceof Buffer ? this.body.length : null,
+      role === 'filter' && !(this.data instanceof Readable) ? this.data?.length ?? 0 : null);
     this.resendable = !(this.body instanceof Readable) && !(this.data instanceof Readable);
     this.replayable = this.resendable && idempotent(this.params);
     const encoding = options.paramsEncoding ?? 'utf8';

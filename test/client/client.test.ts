@@ -393,6 +393,21 @@ for (const codecName of ['native', 'js'] as const) {
       expect(bodies).toEqual(Array(10).fill('up'));
     });
 
+    it('FILTER with DATA given as bytes: FCGI_DATA_LENGTH is sent when the params lack it, and a given one is kept', async () => {
+      const seen: (string | undefined)[] = [];
+      const { port } = await serve({ codec, roles: ['filter'] }, (req, res) => {
+        seen.push(req.cgi.get('FCGI_DATA_LENGTH'));
+        req.data!.resume();
+        req.data!.on('end', () => res.end(String(req.dataLength)));
+        req.resume();
+      });
+      const client = newClient({ address: port });
+      expect(await (await client.request({ params: GET('/f'), role: 'filter', data: 'hello filter' })).text()).toBe('12');
+      expect(await (await client.request({ params: GET('/f'), role: 'filter', data: Buffer.alloc(0) })).text()).toBe('0');
+      expect(await (await client.request({ params: { ...GET('/f'), FCGI_DATA_LENGTH: '3' }, role: 'filter', data: 'abc' })).text()).toBe('3');
+      expect(seen).toEqual(['12', '0', '3']);
+    });
+
     it('speaks the AUTHORIZER and FILTER roles, and reports UNKNOWN_ROLE', async () => {
       const { port } = await serve({ codec, roles: ['authorizer', 'filter'] }, (req, res) => {
         if (req.role === 'authorizer') {
