@@ -123,11 +123,16 @@ export function encodeEndRequest(requestId: number, appStatus: number, protocolS
   checkInt('requestId', requestId, 65535);
   checkInt('appStatus', appStatus, 0xffffffff);
   checkInt('protocolStatus', protocolStatus, 255);
-  const out = Buffer.alloc(16);
-  writeHeader(out, 0, RecordType.END_REQUEST, requestId, 8, 0);
-  out.writeUInt32BE(appStatus, 8);
-  out[12] = protocolStatus;
+  const out = Buffer.allocUnsafe(16);
+  writeEndRequest(out, 0, requestId, appStatus, protocolStatus);
   return out;
+}
+
+function writeEndRequest(out: Buffer, at: number, requestId: number, appStatus: number, protocolStatus: number): void {
+  writeHeader(out, at, RecordType.END_REQUEST, requestId, 8, 0);
+  out.writeUInt32BE(appStatus, at + 8);
+  out[at + 12] = protocolStatus;
+  out[at + 13] = out[at + 14] = out[at + 15] = 0;
 }
 
 /**
@@ -146,12 +151,7 @@ export function encodeResponseEnd(requestId: number, appStatus: number, protocol
     writeHeader(out, 8, RecordType.STDERR, requestId, 0, 0);
     at = 16;
   }
-  writeHeader(out, at, RecordType.END_REQUEST, requestId, 8, 0);
-  out.writeUInt32BE(appStatus, at + 8);
-  out[at + 12] = protocolStatus;
-  out[at + 13] = 0;
-  out[at + 14] = 0;
-  out[at + 15] = 0;
+  writeEndRequest(out, at, requestId, appStatus, protocolStatus);
   return out;
 }
 
@@ -249,90 +249,61 @@ function writeBeginRequest(out: Buffer, requestId: number, role: number, flags: 
 function paramsWithRoom(requestId: number, pairs: Iterable<readonly [PairPart, PairPart]>, close: boolean,
   encoding: BufferEncoding, before: number, after: number): Buffer {
   checkInt('requestId', requestId, 65535);
-  if (encoding === 'latin1' && Array.isArray(pairs)) {
-    const out = latin1ParamsWithRoom(requestId, pairs, close, before, after);
-    if (out !== null) return out;
-  }
-  // The usual case, all pairs in one record: sized first, then written straight into the record (no Buffer
-  // per name and value: a client sends this once per request).
-  const parts: PairPart[] = [];
-  const lengths: number[] = [];
+  const list = pairList(pairs);
+  // One pass sizes the body and, while every part is a string whose bytes are its char codes (latin1, or
+  // ASCII in UTF-8) and it fits in one record, makes it as latin1 text, length prefixes included: then it
+  // goes in with one write (a client sends this once per request; no Buffer per name and value).
+  let text: string | null = encoding === 'latin1' || encoding === 'utf8' ? '' : null;
   let total = 0;
-  // True while every part is a string whose bytes are its char codes (latin1, or ASCII in UTF-8): then the
-  // whole body goes in with one write.
-  let oneWrite = encoding === 'latin1' || encoding === 'utf8';
-  const list = (Array.isArray(pairs) ? pairs : [...pairs]) as readonly (readonly [PairPart, PairPart])[];
   for (let i = 0; i < list.length; i++) {
-    const pair = Array.isArray(list[i]) ? list[i] : [...list[i]] as unknown as readonly [PairPart, PairPart];
-    const name = pair[0], value = pair[1];
-    const n = typeof name === 'string' ? Buffer.byteLength(name, encoding) : name.byteLength;
-    const v = typeof value === 'string' ? Buffer.byteLength(value, encoding) : value.byteLength;
-    if (typeof name !== 'string' || typeof value !== 'string' || n !== name.length || v !== value.length) oneWrite = false;
+    const name = list[i][0], value = list[i][1];
+    const n = partLength(name, encoding), v = partLength(value, encoding);
     if (n > 0x7fffffff || v > 0x7fffffff) throw rangeError('pair length', Math.max(n, v), 0x7fffffff);
-    parts.push(name, value);
-    lengths.push(n, v);
     total += lengthSize(n) + lengthSize(v) + n + v;
+    if (text === null) continue;
+    if (total > MAX_STREAM_RECORD || typeof name !== 'string' || typeof value !== 'string' || n !== name.length
+      || v !== value.length) text = null;
+    else text += lengthChars(n) + lengthChars(v) + name + value;
   }
-  if (total <= MAX_STREAM_RECORD) {
-    const pad = paddingFor(total);
-    const out = Buffer.allocUnsafe(before + (total > 0 ? 8 + total + pad : 0) + (close ? 8 : 0) + after);
-    let at = before;
-    if (total > 0 && oneWrite) {
-      // One char per byte: the whole body, length prefixes included, goes in with one latin1 write.
-      writeHeader(out, at, RecordType.PARAMS, requestId, total, pad);
-      let text = '';
-      for (let i = 0; i < parts.length; i += 2) text += lengthChars(lengths[i]) + lengthChars(lengths[i + 1]) + parts[i] + parts[i + 1];
-      out.write(text, at + 8, total, 'latin1');
-      at += 8 + total;
-      at = zeros(out, at, pad);
-    } else if (total > 0) {
-      writeHeader(out, at, RecordType.PARAMS, requestId, total, pad);
-      at += 8;
-      for (let i = 0; i < parts.length; i += 2) {
-        at = writeLength(out, at, lengths[i]);
-        at = writeLength(out, at, lengths[i + 1]);
-        at = writePart(out, at, parts[i], lengths[i], encoding);
-        at = writePart(out, at, parts[i + 1], lengths[i + 1], encoding);
-      }
-      at = zeros(out, at, pad);
-    }
-    if (close) writeHeader(out, at, RecordType.PARAMS, requestId, 0, 0);
-    return out;
-  }
-  const records = encodeParamsInRecords(requestId, parts, close, encoding);
-  if (before === 0 && after === 0) return records;
-  const out = Buffer.allocUnsafe(before + records.length + after);
-  records.copy(out, before);
-  return out;
-}
-
-/**
- * paramsWithRoom for pairs of latin1 strings that fit in one record (what the PHP gateway sends): one pass
- * makes the record's text, length prefixes included, and one write puts it in. Null for anything else.
- */
-function latin1ParamsWithRoom(requestId: number, pairs: readonly (readonly [PairPart, PairPart])[], close: boolean,
-  before: number, after: number): Buffer | null {
-  let text = '';
-  let total = 0;
-  for (let i = 0; i < pairs.length; i++) {
-    const pair = pairs[i];
-    if (!Array.isArray(pair)) return null;
-    const name = pair[0], value = pair[1];
-    if (typeof name !== 'string' || typeof value !== 'string') return null;
-    total += lengthSize(name.length) + lengthSize(value.length) + name.length + value.length;
-    if (total > MAX_STREAM_RECORD) return null;
-    text += lengthChars(name.length) + lengthChars(value.length) + name + value;
-  }
-  const pad = total > 0 ? paddingFor(total) : 0;
+  if (total > MAX_STREAM_RECORD) return paramsInRecords(requestId, list, close, encoding, before, after);
+  const pad = paddingFor(total);
   const out = Buffer.allocUnsafe(before + (total > 0 ? 8 + total + pad : 0) + (close ? 8 : 0) + after);
   let at = before;
   if (total > 0) {
     writeHeader(out, at, RecordType.PARAMS, requestId, total, pad);
-    out.write(text, at + 8, total, 'latin1');
-    at = zeros(out, at + 8 + total, pad);
+    at += 8;
+    if (text !== null) {
+      out.write(text, at, total, 'latin1');
+      at += total;
+    } else {
+      for (let i = 0; i < list.length; i++) {
+        const name = list[i][0], value = list[i][1];
+        const n = partLength(name, encoding), v = partLength(value, encoding);
+        at = writeLength(out, at, n);
+        at = writeLength(out, at, v);
+        at = writePart(out, at, name, n, encoding);
+        at = writePart(out, at, value, v, encoding);
+      }
+    }
+    at = zeros(out, at, pad);
   }
   if (close) writeHeader(out, at, RecordType.PARAMS, requestId, 0, 0);
   return out;
+}
+
+/** Pairs as an array of arrays: the usual array is read as it is; other iterables are spread once. */
+function pairList(pairs: Iterable<readonly [PairPart, PairPart]>): readonly (readonly [PairPart, PairPart])[] {
+  const list = Array.isArray(pairs) ? pairs as readonly (readonly [PairPart, PairPart])[] : [...pairs];
+  for (let i = 0; i < list.length; i++) {
+    if (!Array.isArray(list[i])) return list.map((p) => (Array.isArray(p) ? p : [...p] as unknown as readonly [PairPart, PairPart]));
+  }
+  return list;
+}
+
+/** Bytes a name or value takes in `encoding` (latin1: one per char). */
+function partLength(part: PairPart, encoding: BufferEncoding): number {
+  if (typeof part !== 'string') return part.byteLength;
+  return encoding === 'latin1' ? part.length : Buffer.byteLength(part, encoding);
 }
 
 /** Writes `n` (at most 7) zero bytes of padding at `at`; a loop, not fill(): fill crosses into C++. */
@@ -357,12 +328,13 @@ function writePart(out: Buffer, at: number, part: PairPart, length: number, enco
   return at + length;
 }
 
-/** Params larger than one record: laid out so that no pair is split unless it is larger than a record. */
-function encodeParamsInRecords(requestId: number, parts: PairPart[], close: boolean, encoding: BufferEncoding): Buffer {
-  const pairs: [PairPart, PairPart][] = [];
-  for (let i = 0; i < parts.length; i += 2) pairs.push([parts[i], parts[i + 1]]);
-  const encoded: Buffer[] = [];
-  for (const pair of pairs) encoded.push(encodePairBody([pair], encoding));
+/**
+ * Params larger than one record, with room before and after: laid out so that no pair is split unless it is
+ * larger than a record.
+ */
+function paramsInRecords(requestId: number, list: readonly (readonly [PairPart, PairPart])[], close: boolean,
+  encoding: BufferEncoding, before: number, after: number): Buffer {
+  const encoded = list.map((pair) => encodePairBody([pair], encoding));
   // Lay out records: [start, length] of each record's content within the concatenated pairs.
   const records: [number, number][] = [];
   let recordStart = 0, recordLength = 0, offset = 0;
@@ -385,16 +357,15 @@ function encodeParamsInRecords(requestId: number, parts: PairPart[], close: bool
   }
   if (recordLength > 0) records.push([recordStart, recordLength]);
   const body = Buffer.concat(encoded, offset);
-  let size = close ? 8 : 0;
+  let size = before + (close ? 8 : 0) + after;
   for (const [, len] of records) size += 8 + len + paddingFor(len);
   const out = Buffer.allocUnsafe(size);
-  let at = 0;
+  let at = before;
   for (const [start, len] of records) {
     const pad = paddingFor(len);
     writeHeader(out, at, RecordType.PARAMS, requestId, len, pad);
     body.copy(out, at + 8, start, start + len);
-    out.fill(0, at + 8 + len, at + 8 + len + pad);
-    at += 8 + len + pad;
+    at = zeros(out, at + 8 + len, pad);
   }
   if (close) writeHeader(out, at, RecordType.PARAMS, requestId, 0, 0);
   return out;

@@ -176,12 +176,12 @@ export class FastCgiClientConnection implements PoolConnection {
     call.attach(this, this.runsNow(id) && this.holding.size === 0);
     // A request without a body (most): BEGIN_REQUEST, PARAMS and the empty STDIN go out as one buffer.
     const body = call.role === 2 ? null : call.body;
-    if (call.role !== 3 && (body === null || (!(body instanceof Readable) && body.length === 0))) {
-      this.output(encodeRequestStart(id, call.role, KEEP_CONN, call.params, call.paramsEncoding, true));
+    const noBody = call.role !== 3 && (body === null || (!(body instanceof Readable) && body.length === 0));
+    this.output(encodeRequestStart(id, call.role, KEEP_CONN, call.params, call.paramsEncoding, noBody));
+    if (noBody) {
       this.out.unitDone();
       return;
     }
-    this.output(encodeRequestStart(id, call.role, KEEP_CONN, call.params, call.paramsEncoding, false));
     const stdin = this.sink(call, id, RecordType.STDIN);
     this.sending.add(call);
     const sent = (): void => { this.sending.delete(call); };
