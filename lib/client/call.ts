@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { CgiwireError } from '../errors.js';
 import { finiteTimerMs } from '../options.js';
 import { contentPiece, type PairPart } from '../codec/index.js';
-import { BadResponseError, ClientResponse, findHeadEnd, parseResponseHead } from './response.js';
+import { BadResponseError, ClientResponse, LazyReadable, findHeadEnd, parseResponseHead } from './response.js';
 
 /** A request failed on the client side: connection, timeout, abort, queue, or the peer's refusal. */
 export class ClientError extends CgiwireError {
@@ -106,6 +106,9 @@ function toBody(input: BodyInput): Buffer | Readable | null {
 
 const enum State { Queued, Running, Done }
 
+/** STDERR's stream holds what a Readable holds by default before its reader is asked to wait. */
+const STDERR_HIGH_WATER_MARK = 16 * 1024;
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /** Whether the params name an idempotent REQUEST_METHOD (the first one counts; none: not idempotent). */
@@ -153,22 +156,10 @@ export class ClientCall {
   private response: ClientResponse | null = null;
   private head: Buffer | null = null;
   private headLength = 0;
-  /**
-   * The response body's stream, made when first asked for. Until then its pieces wait in `early`: a consumer
-   * that takes a small body whole (the gateway) never needs a stream at all.
-   */
-  private bodyStream: Readable | null = null;
-  private early: Buffer[] = [];
-  private earlyBytes = 0;
-  /** The body has ended (the stream, once made, ends after `early`). */
-  private bodyEnded = false;
-  /** The call failed after its head: the stream, once made, fails with this. */
-  private bodyError: Error | null = null;
-  /** takeBody handed the body over before any stream was made. */
-  private bodyTaken = false;
-  /** Made when STDERR first arrives or is first asked for: most responses have none. */
-  private stderrStream: Readable | null = null;
-  private stderrEnded = false;
+  /** The response body, a stream once asked for (a body taken whole never needs one). */
+  private readonly responseBody: LazyReadable;
+  /** STDERR, the same way (most responses have none). */
+  private readonly stderrOut: LazyReadable;
   private stderrHeld = 0;
   private timer: NodeJS.Timeout | null = null;
   private readonly timeout: number;
@@ -198,6 +189,9 @@ export class ClientCall {
     this.paramsEncoding = encoding;
     this.timeout = options.timeout === undefined ? limits.timeout : finiteTimerMs(options.timeout);
     this.promise = new Promise((resolve, reject) => { this.resolve = resolve; this.reject = reject; });
+    this.responseBody = new LazyReadable(limits.bodyBufferBytes, () => this.readMore(),
+      () => { if (this.state !== State.Done) this.cancelQuietly(); });
+    this.stderrOut = new LazyReadable(STDERR_HIGH_WATER_MARK, () => { this.stderrHeld = 0; });
     this.signal = options.signal;
     if (this.signal !== undefined) {
       if (this.signal.aborted) queueMicrotask(this.onAbort);
@@ -334,7 +328,7 @@ export class ClientCall {
     this.onStderr?.(chunk, this);
     if (this.stderrHeld + length <= this.limits.maxStderrBytes) {
       this.stderrHeld += length;
-      this.stderrReadable().push(chunk);
+      this.stderrOut.push(chunk);
     }
   }
 
@@ -348,9 +342,8 @@ export class ClientCall {
     }
     this.response.appStatus = appStatus;
     this.finish();
-    this.bodyEnded = true;
-    this.bodyStream?.push(null);
-    this.endStderr();
+    this.responseBody.end();
+    this.stderrOut.end();
   }
 
   /** The call failed (connection lost, peer refused, bad response). */
@@ -358,13 +351,8 @@ export class ClientCall {
     if (this.state === State.Done) return;
     this.finish();
     if (this.response === null) this.reject(err);
-    else if (this.bodyStream !== null) this.bodyStream.destroy(err);
-    else {
-      this.bodyError = err;
-      this.early = [];
-      this.earlyBytes = 0;
-    }
-    this.endStderr();
+    else this.responseBody.fail(err);
+    this.stderrOut.end();
   }
 
   /** Stops the call (abort, timeout, bad response): cancelled on the wire, then failed with `err`. */
@@ -443,19 +431,10 @@ export class ClientCall {
 
   /** The STDERR stream (made on first use). */
   stderrReadable(): Readable {
-    if (this.stderrStream === null) {
-      this.stderrStream = new Readable({ read: () => { this.stderrHeld = 0; } });
-      if (this.stderrEnded) this.stderrStream.push(null);
-    }
-    return this.stderrStream;
+    return this.stderrOut.readable();
   }
 
   // --- internals
-
-  private endStderr(): void {
-    this.stderrEnded = true;
-    this.stderrStream?.push(null);
-  }
 
   private stopPumps(): void {
     for (const p of this.pumps.splice(0)) p.stop();
@@ -463,57 +442,17 @@ export class ClientCall {
 
   /** @internal The response body as a stream (ClientResponse.body), made on first use. */
   bodyReadable(): Readable {
-    if (this.bodyStream === null) {
-      const stream = new Readable({ read: () => this.readMore(), highWaterMark: this.limits.bodyBufferBytes });
-      stream.on('close', () => { if (this.state !== State.Done) this.cancelQuietly(); });
-      // A failed body keeps its error for whoever reads it later (for await, pipeline, 'error' listeners), but a
-      // response nobody reads must not crash the process with an unhandled 'error' event.
-      stream.on('error', () => {});
-      this.bodyStream = stream;
-      const early = this.early;
-      this.early = [];
-      this.earlyBytes = 0;
-      for (const chunk of early) stream.push(chunk);
-      if (this.bodyError !== null) stream.destroy(this.bodyError);
-      else if (this.bodyEnded) {
-        stream.push(null);
-        if (this.bodyTaken) stream.resume(); // taken whole: 'end' and 'close' come, as after any full read
-      }
-    }
-    return this.bodyStream;
+    return this.responseBody.readable();
   }
 
-  /**
-   * @internal ClientResponse.takeWhole: the whole body, once it has ended and nobody has read from it; null
-   * otherwise. Taken, the body is empty from then on.
-   */
+  /** @internal ClientResponse.takeWhole: the whole body once it has ended and nobody has read from it, else null. */
   takeBody(): Buffer | null {
-    const stream = this.bodyStream;
-    if (stream !== null) {
-      if (!this.bodyEnded || stream.readableFlowing !== null || stream.destroyed || stream.readableEnded) return null;
-      const whole = (stream.read() as Buffer | null) ?? Buffer.alloc(0);
-      stream.resume();  // lets 'end' (and 'close') come, as after any full read
-      return whole;
-    }
-    if (!this.bodyEnded || this.bodyError !== null || this.bodyTaken) return null;
-    this.bodyTaken = true;
-    const early = this.early;
-    this.early = [];
-    const whole = early.length === 1 ? early[0] : Buffer.concat(early, this.earlyBytes);
-    this.earlyBytes = 0;
-    return whole;
+    return this.responseBody.take();
   }
 
   private pushBody(chunk: Buffer): boolean {
     if (chunk.length === 0) return true;
-    let more: boolean;
-    if (this.bodyStream !== null) more = this.bodyStream.push(chunk);
-    else {
-      // What Readable#push answers: room while less than its high-water mark is held.
-      this.early.push(chunk);
-      this.earlyBytes += chunk.length;
-      more = this.earlyBytes < this.limits.bodyBufferBytes;
-    }
+    const more = this.responseBody.push(chunk);
     if (!more) {
       // The connection stops reading for the consumer: the peer's silence from now on is not the peer's fault.
       this.holding = true;

@@ -101,6 +101,91 @@ export function parseResponseHead(text: string): ResponseHead {
   return { status, statusText, headers, rawHeaders };
 }
 
+/**
+ * A response stream (the body, STDERR) made when first asked for. Pieces that come before wait here under the
+ * rule Readable#push applies (room while less than the high-water mark is held), so a consumer that takes
+ * them whole (takeWhole) never needs a stream. Made late, the stream gets what waited, then the end or the
+ * failure.
+ */
+export class LazyReadable {
+  private stream: Readable | null = null;
+  private early: Buffer[] = [];
+  private earlyBytes = 0;
+  private ended = false;
+  private error: Error | null = null;
+  /** take() handed the pieces over before any stream was made. */
+  private taken = false;
+
+  /**
+   * @param read the stream's _read: the consumer wants more.
+   * @param onClose the stream closed (a consumer that destroys it before its end).
+   */
+  constructor(private readonly highWaterMark: number, private readonly read: () => void,
+    private readonly onClose?: () => void) {}
+
+  /** A piece; false when the consumer holds the high-water mark unread (the sender should wait). */
+  push(chunk: Buffer): boolean {
+    if (this.stream !== null) return this.stream.push(chunk);
+    this.early.push(chunk);
+    this.earlyBytes += chunk.length;
+    return this.earlyBytes < this.highWaterMark;
+  }
+
+  end(): void {
+    this.ended = true;
+    this.stream?.push(null);
+  }
+
+  fail(err: Error): void {
+    if (this.stream !== null) {
+      this.stream.destroy(err);
+      return;
+    }
+    this.error = err;
+    this.early = [];
+    this.earlyBytes = 0;
+  }
+
+  readable(): Readable {
+    if (this.stream === null) {
+      const stream = new Readable({ read: this.read, highWaterMark: this.highWaterMark });
+      if (this.onClose) stream.on('close', this.onClose);
+      // A failed stream keeps its error for whoever reads it later (for await, pipeline, 'error' listeners), but
+      // one nobody reads must not crash the process with an unhandled 'error' event.
+      stream.on('error', () => {});
+      this.stream = stream;
+      const early = this.early;
+      this.early = [];
+      this.earlyBytes = 0;
+      for (const chunk of early) stream.push(chunk);
+      if (this.error !== null) stream.destroy(this.error);
+      else if (this.ended) {
+        stream.push(null);
+        if (this.taken) stream.resume(); // taken whole: 'end' and 'close' come, as after any full read
+      }
+    }
+    return this.stream;
+  }
+
+  /** Everything, once ended and when nobody has read from the stream; null otherwise. Empty from then on. */
+  take(): Buffer | null {
+    const stream = this.stream;
+    if (stream !== null) {
+      if (!this.ended || stream.readableFlowing !== null || stream.destroyed || stream.readableEnded) return null;
+      const whole = (stream.read() as Buffer | null) ?? Buffer.alloc(0);
+      stream.resume(); // lets 'end' (and 'close') come, as after any full read
+      return whole;
+    }
+    if (!this.ended || this.error !== null || this.taken) return null;
+    this.taken = true;
+    const early = this.early;
+    this.early = [];
+    const whole = early.length === 1 ? early[0] : Buffer.concat(early, this.earlyBytes);
+    this.earlyBytes = 0;
+    return whole;
+  }
+}
+
 /** Where a response's body and STDERR come from (the call that received them). */
 export interface ResponseSource {
   bodyReadable(): Readable;
