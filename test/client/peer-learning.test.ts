@@ -24,6 +24,21 @@ async function app(port: number, maxConnections: number): Promise<{ server: Serv
 
 const close = (s: Server) => new Promise<void>((r) => s.close({ timeout: 50 }, () => r()));
 
+/** A multiplexing application whose requests take 300 ms; counts the most requests in flight at once. */
+function slowMultiplexer(): { make: () => Server; peak: () => number; reset: () => void } {
+  let inFlight = 0, peak = 0;
+  return {
+    make: () => createServer({ maxRequestsPerConnection: 100 }, async (_req, res) => {
+      inFlight++; peak = Math.max(peak, inFlight);
+      await sleep(300);
+      inFlight--;
+      res.end('ok');
+    }),
+    peak: () => peak,
+    reset: () => { inFlight = 0; peak = 0; },
+  };
+}
+
 async function burst(client: Client, n: number): Promise<string[]> {
   return Promise.all(Array.from({ length: n }, async () => {
     try {
@@ -68,13 +83,8 @@ it('maxQueue counts the connections the peer allows (FCGI_MAX_CONNS), not maxCon
 });
 
 it('a multiplexing peer that drains for a restart (CANT_MPX_CONN while closing) does not cap later multiplexing for good', async () => {
-  let inFlight = 0, peakA = 0;
-  const mk = () => createServer({ maxRequestsPerConnection: 100 }, async (_req, res) => {
-    inFlight++; peakA = Math.max(peakA, inFlight);
-    await sleep(300);
-    inFlight--;
-    res.end('ok');
-  });
+  const apps = slowMultiplexer();
+  const mk = apps.make;
   const a = mk();
   await new Promise<void>((r) => a.listen(0, '127.0.0.1', () => r()));
   const port = (a.address() as AddressInfo).port;
@@ -89,22 +99,15 @@ it('a multiplexing peer that drains for a restart (CANT_MPX_CONN while closing) 
   const b = mk();
   await new Promise<void>((r) => b.listen(port, '127.0.0.1', () => r()));
   cleanups.push(() => close(b));
-  inFlight = 0; peakA = 0;
-  const t0 = Date.now();
-  const results = await burst(client, 10);
-  expect(peakA).toBe(10);
+  apps.reset();
+  await burst(client, 10);
+  expect(apps.peak()).toBe(10);
 });
 
 it('rolling restart behind one address (cluster-like): a draining worker\'s CANT_MPX_CONN does not cap later multiplexing', async () => {
   const { createServer: netServer, connect } = await import('node:net');
-  let inFlight = 0, peak = 0;
-  const mk = () => createServer({ maxRequestsPerConnection: 100 }, async (_req, res) => {
-    inFlight++; peak = Math.max(peak, inFlight);
-    await sleep(300);
-    inFlight--;
-    res.end('ok');
-  });
-  const a = mk(), b = mk();
+  const apps = slowMultiplexer();
+  const a = apps.make(), b = apps.make();
   await new Promise<void>((r) => a.listen(0, '127.0.0.1', () => r()));
   await new Promise<void>((r) => b.listen(0, '127.0.0.1', () => r()));
   cleanups.push(() => close(b));
@@ -127,8 +130,7 @@ it('rolling restart behind one address (cluster-like): a draining worker\'s CANT
   a.close({ timeout: 2000 }); // worker A drains
   target = (b.address() as AddressInfo).port; // new connections go to worker B
   const during = burst(client, 1); // refused by A with CANT_MPX_CONN, then served by B
-  inFlight = 0; peak = 0;
-  const t0 = Date.now();
-  const results = await burst(client, 10);
-  expect(peak).toBe(10);
+  apps.reset();
+  await burst(client, 10);
+  expect(apps.peak()).toBe(10);
 });

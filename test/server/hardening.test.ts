@@ -19,12 +19,18 @@ function raw(type: number, id: number, content: Buffer): Buffer {
 }
 
 describe('retained chunks', () => {
-  it('a small body piece from a large chunk is a copy, not a view that keeps the chunk alive', async () => {
+  /** A server whose handler keeps every body piece it is handed, as handed, and answers at the body's end. */
+  async function keepingPieces(): Promise<{ r: Awaited<ReturnType<typeof start>>; pieces: Buffer[] }> {
     const pieces: Buffer[] = [];
     const r = await start({}, (req, res) => {
       req.on('data', (c: Buffer) => pieces.push(c));
       req.on('end', () => res.end('ok'));
     });
+    return { r, pieces };
+  }
+
+  it('a small body piece from a large chunk is a copy, not a view that keeps the chunk alive', async () => {
+    const { r, pieces } = await keepingPieces();
     const c = await r.client();
     c.send(begin(1), params(1, cgiParams('/', { CONTENT_LENGTH: '4' }, 'POST')));
     // Each chunk: one body byte for request 1, then 60 KB of STDIN for an id that is not active (ignored).
@@ -40,11 +46,7 @@ describe('retained chunks', () => {
   });
 
   it('a large body piece is still handed on as a view of its chunk (zero-copy)', async () => {
-    const pieces: Buffer[] = [];
-    const r = await start({}, (req, res) => {
-      req.on('data', (c: Buffer) => pieces.push(c));
-      req.on('end', () => res.end('ok'));
-    });
+    const { r, pieces } = await keepingPieces();
     const c = await r.client();
     const body = Buffer.alloc(40000, 7);
     c.send(request(1, { uri: '/', method: 'POST', body }));
