@@ -2,7 +2,7 @@
  * Server options and their defaults. Every limit a peer could abuse is here, with the error or refusal it
  * leads to when crossed (README, "Limits").
  */
-import { isIPv6 } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import { DEFAULT_PARAMS_LIMITS, type ParamsLimits } from './codec/index.js';
 import type { Role } from './exchange.js';
 
@@ -121,6 +121,32 @@ export function normalizeAddress(address: string): string {
   return a;
 }
 
+/**
+ * The allowed peers as normalised addresses; empty entries are skipped. An entry that is not an address (a
+ * name, a port, a network with /bits: none is ever a peer's address) is refused in the option; in
+ * FCGI_WEB_SERVER_ADDRS it is left out with a warning, so a list of only such entries allows nobody.
+ */
+function webServerAddrs(entries: readonly string[], from: 'option' | 'env'): ReadonlySet<string> {
+  const out = new Set<string>();
+  const bad: string[] = [];
+  for (const entry of entries) {
+    if (typeof entry !== 'string') { bad.push(String(entry)); continue; }
+    const a = normalizeAddress(entry);
+    if (a === '') continue;
+    if (isIP(a) === 0) bad.push(entry.trim());
+    else out.add(a);
+  }
+  if (bad.length > 0) {
+    if (from === 'option') {
+      throw Object.assign(new RangeError(`options.webServerAddrs takes IPv4 or IPv6 addresses; not ${bad.map((b) => JSON.stringify(b)).join(', ')}`),
+        { code: 'ERR_INVALID_ARG_VALUE' });
+    }
+    process.emitWarning(`FCGI_WEB_SERVER_ADDRS: ${bad.join(', ')} ${bad.length === 1 ? 'is' : 'are'} not an IPv4 or IPv6 address and ${bad.length === 1 ? 'is' : 'are'} ignored`,
+      { code: 'CGIWIRE_WEB_SERVER_ADDRS' });
+  }
+  return out;
+}
+
 export function resolveOptions(opts: ServerOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedOptions {
   const protocol = opts.protocol ?? 'fastcgi';
   if (protocol !== 'fastcgi' && protocol !== 'scgi') throw new TypeError(`options.protocol must be 'fastcgi' or 'scgi'`);
@@ -128,7 +154,8 @@ export function resolveOptions(opts: ServerOptions = {}, env: NodeJS.ProcessEnv 
   for (const r of roles) {
     if (r !== 'responder' && r !== 'authorizer' && r !== 'filter') throw new TypeError(`unknown role ${String(r)}`);
   }
-  const addrs = opts.webServerAddrs ?? (env.FCGI_WEB_SERVER_ADDRS ? env.FCGI_WEB_SERVER_ADDRS.split(',') : null);
+  const addrs = opts.webServerAddrs !== undefined ? webServerAddrs(opts.webServerAddrs, 'option')
+    : env.FCGI_WEB_SERVER_ADDRS ? webServerAddrs(env.FCGI_WEB_SERVER_ADDRS.split(','), 'env') : null;
   return {
     protocol,
     roles,
@@ -140,7 +167,7 @@ export function resolveOptions(opts: ServerOptions = {}, env: NodeJS.ProcessEnv 
     paramsTimeout: timerMs(positive('paramsTimeout', opts.paramsTimeout, 60_000)),
     maxBodyBytes: opts.maxBodyBytes === undefined ? Infinity : positive('maxBodyBytes', opts.maxBodyBytes + 1, 1) - 1,
     bodyBufferBytes: bufferBytes('bodyBufferBytes', opts.bodyBufferBytes, 65536),
-    webServerAddrs: addrs === null ? null : new Set(addrs.map((a) => normalizeAddress(a.trim())).filter(Boolean)),
+    webServerAddrs: addrs,
     quickAck: opts.quickAck ?? true,
   };
 }

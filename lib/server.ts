@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { chmodSync, fstatSync, lstatSync, unlinkSync } from 'node:fs';
 import cluster from 'node:cluster';
-import { connect, Server as NetServer, type Socket } from 'node:net';
+import { connect, Server as NetServer, Socket as NetSocket, type Socket } from 'node:net';
 import { codec as defaultCodec, type Codec } from './codec/index.js';
 import { socketKind } from './codec/native.js';
 import type { Exchange } from './exchange.js';
@@ -43,6 +43,9 @@ export class Server extends EventEmitter {
   private readonly connections = new Set<Connection>();
   private closing = false;
   private socketMode: { path: string; mode: number } | null = null;
+  /** A listen on a unix path waits for the stale-socket check; close() before it ends cancels it. */
+  private pendingListen: number | null = null;
+  private listens = 0;
 
   constructor(options?: ServerOptions & { codec?: Codec }, listener?: RequestListener) {
     super();
@@ -60,8 +63,19 @@ export class Server extends EventEmitter {
     this.net.maxConnections = this.options.maxConnections;
     this.net.on('connection', (socket) => this.onConnection(socket));
     this.net.on('listening', () => {
-      // A unix socket's mode is set before anyone hears it is listening.
-      if (this.socketMode !== null) chmodSync(this.socketMode.path, this.socketMode.mode);
+      // A unix socket's mode is set before anyone hears it is listening; one that cannot be set is an error
+      // (the server then closes rather than serve with other permissions than asked for).
+      const mode = this.socketMode;
+      this.socketMode = null;
+      if (mode !== null) {
+        try {
+          chmodSync(mode.path, mode.mode);
+        } catch (err) {
+          this.net.close();
+          this.emit('error', err);
+          return;
+        }
+      }
       this.emit('listening');
     });
     this.net.on('error', (err) => this.emit('error', err));
@@ -87,9 +101,17 @@ export class Server extends EventEmitter {
       target = { port: Number(args[0]), host: typeof args[1] === 'string' ? args[1] : undefined };
     } else if (typeof args[0] === 'string') {
       target = { path: args[0] };
+    } else if (args[0] instanceof NetServer || args[0] instanceof NetSocket) {
+      target = { handle: args[0] }; // net.Server#listen(handle): a server or socket whose handle is served on
     } else {
       target = args[0] as ListenOptions;
+      if (target === null || typeof target !== 'object' || (target.port === undefined && target.path === undefined
+        && target.fd === undefined && target.handle === undefined)) {
+        throw Object.assign(new TypeError('listen() needs a port, a path, an fd or a handle (as net.Server#listen)'),
+          { code: 'ERR_INVALID_ARG_VALUE' });
+      }
     }
+    this.socketMode = null;
     if (target.path !== undefined) this.listenPath(target);
     else if (target.fd !== undefined) this.net.listen({ fd: target.fd });
     else if (target.handle !== undefined) this.net.listen(target.handle as never);
@@ -104,11 +126,19 @@ export class Server extends EventEmitter {
   private listenPath(target: ListenOptions): void {
     const path = target.path!;
     const go = (): void => {
-      if (target.mode !== undefined) this.socketMode = { path, mode: target.mode };
+      // An abstract socket (a name starting with NUL) has no file, so no mode.
+      if (target.mode !== undefined && !path.startsWith('\0')) this.socketMode = { path, mode: target.mode };
       this.net.listen({ path, backlog: target.backlog });
     };
     if (cluster.isWorker) return go();
-    prepareSocketPath(path).then(go, (err: Error) => this.emit('error', err));
+    const id = ++this.listens;
+    this.pendingListen = id;
+    const settled = (): boolean => {
+      if (this.pendingListen !== id) return false; // close() came first
+      this.pendingListen = null;
+      return true;
+    };
+    prepareSocketPath(path).then(() => { if (settled()) go(); }, (err: Error) => { if (settled()) this.emit('error', err); });
   }
 
   address(): ReturnType<NetServer['address']> {
@@ -131,14 +161,28 @@ export class Server extends EventEmitter {
   close(optionsOrCb?: CloseOptions | ((err?: Error) => void), cb?: (err?: Error) => void): this {
     const opts = typeof optionsOrCb === 'object' ? optionsOrCb : {};
     const done = typeof optionsOrCb === 'function' ? optionsOrCb : cb;
-    if (done) this.once('close', () => done());
-    if (this.closing) return this;
+    if (this.closing) {
+      if (done) this.once('close', () => done());
+      return this;
+    }
     this.closing = true;
-    // Once closed the server may listen again, as net.Server can.
-    this.net.close(() => {
+    let error: Error | undefined;
+    if (done) this.once('close', () => done(error));
+    const closed = (err?: Error): void => {
+      error = err;
+      // Once closed the server may listen again, as net.Server can.
       this.closing = false;
-      this.emit('close');
-    });
+      // After what the aborted requests emit (their 'error' and 'close' come in process.nextTick).
+      setImmediate(() => this.emit('close'));
+    };
+    if (this.pendingListen !== null) {
+      // A listen still checking its socket path is called off: the server never listens.
+      this.pendingListen = null;
+      closed();
+    } else {
+      // Not listening: ERR_SERVER_NOT_RUNNING to the callback, as net.Server gives.
+      this.net.close((err) => closed(err ?? undefined));
+    }
     for (const c of this.connections) c.drainAndClose();
     const timer = setTimeout(() => {
       const err = Object.assign(new Error('the server closed before the request finished'), { code: 'ERR_SERVER_CLOSED' });

@@ -11,7 +11,8 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createServer, type Server } from '../../lib/index.js';
+import { createServer, encodeScgiHeader, type Server } from '../../lib/index.js';
+import { resolveOptions } from '../../lib/options.js';
 import { FcgiClient, PS, parseCgi, request, sleep, until, withTimeout } from '../helpers/fcgi-client.js';
 import { deferred, echo, expectServes, startRouted, stopAll } from './setup.js';
 
@@ -227,8 +228,28 @@ describe('webServerAddrs / FCGI_WEB_SERVER_ADDRS', () => {
     expect((await get((allow.address() as AddressInfo).port, 'env')).body.toString()).toBe('env');
   });
 
+  it('entries that are not addresses are refused in the option (a RangeError), and left out of FCGI_WEB_SERVER_ADDRS with a warning', async () => {
+    for (const bad of ['127.0.0.1/8', 'localhost', '127.0.0.1:9000', '127.0.0', '::1/128']) {
+      expect(() => resolveOptions({ webServerAddrs: ['127.0.0.1', bad] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    }
+    expect([...resolveOptions({ webServerAddrs: [' 127.0.0.1 ', '[::1]', ''] }).webServerAddrs!]).toEqual(['127.0.0.1', '::1']);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => { warnings.push(w); };
+    process.on('warning', onWarning);
+    try {
+      const set = resolveOptions({}, { FCGI_WEB_SERVER_ADDRS: 'localhost, 127.0.0.1,10.0.0.0/8' }).webServerAddrs!;
+      expect([...set]).toEqual(['127.0.0.1']);
+      // Only bad entries: nobody is allowed (fail closed), as with a list of empty entries.
+      expect([...resolveOptions({}, { FCGI_WEB_SERVER_ADDRS: 'localhost' }).webServerAddrs!]).toEqual([]);
+      await until(() => warnings.length >= 2, 1000, 'the warnings');
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings[0].message).toMatch(/FCGI_WEB_SERVER_ADDRS.*localhost.*10\.0\.0\.0\/8/);
+  });
+
   it('a prefix of an allowed address is not allowed (127.0.0.1 vs 127.0.0.10)', async () => {
-    const s = serve({ webServerAddrs: ['127.0.0.10', '127.0.0'] });
+    const s = serve({ webServerAddrs: ['127.0.0.10', '127.0.0.100'] });
     await listening(s, 0, '127.0.0.1');
     const c = await FcgiClient.connect((s.address() as AddressInfo).port);
     await c.waitClosed(1000);
@@ -358,6 +379,103 @@ describe('close() then listen() again', () => {
       await close();
       expect(server.listening).toBe(false);
     }
+  });
+});
+
+describe('listen() and close() in every order and form', () => {
+  it('a unix path with a mode, closed, then a TCP listen: the old path is not touched again', async () => {
+    const path = join(tempDir(), 'mode.sock');
+    const server = serve();
+    const errors: Error[] = [];
+    server.on('error', (e) => errors.push(e));
+    await listening(server, { path, mode: 0o600 });
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // The chmod of the first listen must not run for the second (the file is gone: it threw ENOENT).
+    await listening(server, 0, '127.0.0.1');
+    expect(errors).toEqual([]);
+    expect((await get((server.address() as AddressInfo).port)).status).toBe(200);
+  });
+
+  it('an abstract unix socket with a mode listens and serves (there is no file to chmod)', async () => {
+    const name = `\0cgiwire-test-${process.pid}-${Date.now()}`;
+    const server = serve();
+    await listening(server, { path: name, mode: 0o600 });
+    expect((await get(name)).status).toBe(200);
+  });
+
+  it('a mode that cannot be applied is an error event, not an exception', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'gone.sock');
+    const server = serve();
+    const failed = new Promise<Error>((resolve) => server.once('error', resolve));
+    // The socket file is removed as soon as net has created it: the chmod then fails with ENOENT.
+    const net = (server as unknown as { net: NetServer }).net;
+    net.prependOnceListener('listening', () => rmSync(path, { force: true }));
+    server.listen({ path, mode: 0o600 });
+    expect(((await withTimeout(failed, 2000, "'error'")) as NodeJS.ErrnoException).code).toBe('ENOENT');
+  });
+
+  it('listen(path) then close() at once: the server ends up closed, as net.Server does', async () => {
+    const path = join(tempDir(), 'quick.sock');
+    writeFileSync(join(dirname(path), 'marker'), '');
+    const server = serve();
+    const events: string[] = [];
+    server.on('listening', () => events.push('listening'));
+    server.listen(path);
+    const closed = new Promise<Error | undefined>((resolve) => server.close((err) => resolve(err)));
+    expect(await withTimeout(closed, 2000, "close's callback")).toBeUndefined();
+    await sleep(150);
+    expect(server.listening).toBe(false);
+    expect(existsSync(path)).toBe(false);
+    expect(events).not.toContain('listening');
+    // It can listen again afterwards.
+    await listening(server, path);
+    expect((await get(path)).status).toBe(200);
+  });
+
+  it('listen(handle): a net.Server given as the handle is served on its own port', async () => {
+    const other = createNetServer();
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', () => resolve()));
+    const port = (other.address() as AddressInfo).port;
+    const server = serve();
+    await listening(server, other);
+    expect((server.address() as AddressInfo).port).toBe(port);
+    expect((await get(port)).status).toBe(200);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    other.close();
+  });
+
+  it('listen() with an object that names no port, path, fd or handle throws, as net.Server does', () => {
+    const server = serve();
+    expect(() => server.listen({} as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => server.listen({ host: '127.0.0.1' } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(server.listening).toBe(false);
+  });
+
+  it('close(cb) on a server that is not listening gives cb ERR_SERVER_NOT_RUNNING, as net.Server does', async () => {
+    const server = serve();
+    const err = await withTimeout(new Promise<Error | undefined>((resolve) => server.close((e) => resolve(e))), 2000, 'close');
+    expect((err as NodeJS.ErrnoException | undefined)?.code).toBe('ERR_SERVER_NOT_RUNNING');
+  });
+
+  it("SCGI close({timeout}): the aborted request's 'error' and 'close' come before the server's 'close'", async () => {
+    const order: string[] = [];
+    const r = await startRouted({ protocol: 'scgi' }, {
+      '/never': (req, res) => {
+        req.on('error', () => order.push('req error'));
+        req.on('close', () => order.push('req close'));
+        res.on('close', () => order.push('res close'));
+      },
+    });
+    const c = connect(r.port, '127.0.0.1');
+    c.on('error', () => {});
+    c.write(encodeScgiHeader(0, [['REQUEST_METHOD', 'GET'], ['REQUEST_URI', '/never']]));
+    await until(() => r.server.activeRequests === 1, 2000, 'the request in progress');
+    await withTimeout(new Promise<void>((resolve) => r.server.close({ timeout: 100 }, () => { order.push('server close'); resolve(); })),
+      2000, "'close'");
+    c.destroy();
+    expect(order[order.length - 1]).toBe('server close');
+    expect(order).toEqual(expect.arrayContaining(['req error', 'req close', 'res close']));
   });
 });
 
