@@ -6,10 +6,14 @@ import { FRAG_FIRST, FRAG_LAST, NETSTRING_STATE_WORDS, NS_CONSUMED, NS_PHASE, NS
   type CodecCore } from './core.js';
 import { type CgiwireError, protocolError } from '../errors.js';
 
+/** The first size of a header gathered across chunks (it grows by doubling). */
+const CARRY_START = 16384;
+
 export class NetstringReader {
   private readonly state = new Int32Array(NETSTRING_STATE_WORDS);
   private carry: Buffer | null = null;
   private carryFill = 0;
+  private carryDeclared = 0;
   private failed: CgiwireError | null = null;
   /** The header bytes (between ':' and ','), once {@link done}. */
   header: Buffer | null = null;
@@ -55,17 +59,33 @@ export class NetstringReader {
           continue;
         }
         if (flags & FRAG_FIRST) {
-          this.carry = Buffer.allocUnsafe(declared);
+          this.carryDeclared = declared;
+          this.carry = Buffer.allocUnsafe(Math.min(declared, Math.max(length, CARRY_START)));
           this.carryFill = 0;
         }
-        chunk.copy(this.carry!, this.carryFill, offset, offset + length);
-        this.carryFill += length;
+        this.append(chunk, offset, length);
         if (flags & FRAG_LAST) {
-          this.header = this.carry;
+          this.header = this.carry!.subarray(0, this.carryFill);
           this.carry = null;
         }
       }
     }
     return this.done ? start : -1;
+  }
+
+  /**
+   * Adds header bytes to the carry, which grows by doubling up to the declared length: memory follows the
+   * bytes received, so a peer announcing a large header and sending little holds little.
+   */
+  private append(chunk: Buffer, offset: number, length: number): void {
+    let carry = this.carry!;
+    const need = this.carryFill + length;
+    if (need > carry.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.carryDeclared, Math.max(need, carry.length * 2)));
+      carry.copy(grown, 0, 0, this.carryFill);
+      this.carry = carry = grown;
+    }
+    chunk.copy(carry, this.carryFill, offset, offset + length);
+    this.carryFill = need;
   }
 }

@@ -242,3 +242,26 @@ describe.each(CODECS)('$name codec: netstring limits above 2^31-1', ({ codec }) 
     expect(readScgi(codec, whole(Buffer.from('99999999999999999999:')), max).error).toBe('ERR_SCGI_HEADER_TOO_LARGE');
   });
 });
+
+describe.each(CODECS)('$name codec: memory follows the bytes received, not the length announced', ({ codec }) => {
+  test('eight readers announcing 64 MiB each and sending 10 bytes hold far less than 512 MiB', () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const readers = Array.from({ length: 8 }, () => codec.createNetstringReader(2 ** 30));
+    for (const r of readers) expect(r.push(Buffer.from('67108864:CONTENT_L'))).toBe(-1);
+    const grown = process.memoryUsage().arrayBuffers - before;
+    expect(grown).toBeLessThan(8 << 20);
+    expect(readers.every((r) => !r.done)).toBe(true);
+  });
+
+  test('a large header that arrives in many small pieces is gathered whole and exact', () => {
+    const pairs: [string, string][] = [CL0, SCGI1, ['HTTP_X', 'v'.repeat(300_000)], ['HTTP_Y', 'end']];
+    const header = scgiHeaderBytes(pairs);
+    const bytes = netstring(header, Buffer.from('B'));
+    const chunks: Buffer[] = [];
+    for (let at = 0, size = 1; at < bytes.length; at += size, size = Math.min(size * 3, 7001)) chunks.push(bytes.subarray(at, at + size));
+    const r = readScgi(codec, chunks, 1 << 20);
+    expect(r).toMatchObject({ error: null, done: true });
+    expect(r.header!.equals(header)).toBe(true);
+    expect(r.body.toString()).toBe('B');
+  });
+});
