@@ -83,8 +83,9 @@ export class ScgiClientConnection implements PoolConnection {
     this.call = call;
     call.attach(this);
     let header: Buffer;
+    let length: number;
     try {
-      const length = contentLength(call);
+      length = contentLength(call);
       // Bytes given as a Buffer pass through as latin1, one char per byte; strings in the call's encoding.
       const latin1 = call.paramsEncoding === 'latin1';
       header = encodeScgiHeader(length, call.params.map(([n, v]) => [
@@ -99,10 +100,23 @@ export class ScgiClientConnection implements PoolConnection {
     this.socket.write(header);
     const socket = this.socket;
     socket.on('drain', () => call.drain());
+    // A stream is held to the CONTENT_LENGTH the header announced: the application reads exactly that many
+    // bytes, so more would be taken for something else and fewer would leave it waiting.
+    let left = length;
+    const wrongLength = (what: string): void => call.abort(new ClientError('ERR_CGIWIRE_BODY_LENGTH',
+      `the request body stream ${what} its CONTENT_LENGTH (${length} bytes)`, this.addressText));
     call.pump(call.body, {
-      write: (chunk) => (!socket.destroyed ? socket.write(chunk) : false),
+      write: (chunk) => {
+        if (socket.destroyed) return false;
+        if (chunk.length > left) {
+          wrongLength('gave more bytes than');
+          return false;
+        }
+        left -= chunk.length;
+        return socket.write(chunk);
+      },
       // The body's end is not a half-close: some applications take the write side's end for an abort.
-      end: () => {},
+      end: () => { if (left > 0) wrongLength(`ended ${left} bytes short of`); },
     });
   }
 

@@ -891,6 +891,27 @@ for (const codecName of ['native', 'js'] as const) {
         .rejects.toMatchObject({ code: 'ERR_CGIWIRE_SCGI_LENGTH_REQUIRED' });
     });
 
+    it('holds a streamed body to its CONTENT_LENGTH: more bytes, or fewer, fail the call and nothing past it is sent', async () => {
+      const received: number[] = [];
+      const { port } = await serve({ codec, protocol: 'scgi' }, (req, res) => {
+        let n = 0;
+        req.on('data', (c: Buffer) => { n += c.length; });
+        req.on('end', () => { received.push(n); res.end(`got ${n}`); });
+      });
+      const client = newScgi({ address: port, timeout: 3000 });
+      const long = client.request({ params: { ...POST('/'), CONTENT_LENGTH: '3' }, body: Readable.from([Buffer.from('abc'), Buffer.from('def')]) });
+      await expect(long).rejects.toMatchObject({ code: 'ERR_CGIWIRE_BODY_LENGTH' });
+      const t0 = Date.now();
+      const short = client.request({ params: { ...POST('/'), CONTENT_LENGTH: '10' }, body: Readable.from([Buffer.from('abc')]) });
+      await expect(short).rejects.toMatchObject({ code: 'ERR_CGIWIRE_BODY_LENGTH' });
+      // Failed when the stream ended, not by the timeout.
+      expect(Date.now() - t0).toBeLessThan(1500);
+      // The stream that matches its length still goes through.
+      const r = await client.request({ params: { ...POST('/'), CONTENT_LENGTH: '6' }, body: Readable.from([Buffer.from('abc'), Buffer.from('def')]) });
+      expect(await r.text()).toBe('got 6');
+      expect(received.every((n) => n <= 6)).toBe(true);
+    });
+
     it('fails a request whose connection closes before the header block ends', async () => {
       const { port } = await serve({ codec, protocol: 'scgi' }, (req) => { req.socket.destroy(); });
       const client = newScgi({ address: port });
