@@ -22,7 +22,11 @@ export interface ServerOptions {
   maxRequests?: number;
   /** Limits on one request's params (FastCGI PARAMS; for SCGI maxParamsBytes bounds the header netstring). */
   params?: Partial<ParamsLimits>;
-  /** A connection with no request in progress and no bytes for this long is closed (ms; default 120000). */
+  /**
+   * Without bytes for this long (ms; default 120000) a connection with no request in progress is closed, and
+   * a request still waiting for its params, body or data (while this side is reading) gets 408 and its slot
+   * is freed: a stalled peer must not hold slots for ever.
+   */
   idleTimeout?: number;
   /**
    * A request's params must be complete this long after they start (ms; default 60000, as node:http's

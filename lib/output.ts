@@ -62,6 +62,12 @@ export class OutputQueue {
     this.onDrain();
   }
 
+  /** Drops what this tick queued (a response being cut must not send its last pieces as if whole). */
+  discard(): void {
+    this.pieces = [];
+    this.bytes = 0;
+  }
+
   flush(): void {
     this.scheduled = false;
     const pieces = this.pieces;

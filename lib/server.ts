@@ -59,6 +59,9 @@ export class Server extends EventEmitter {
       onExchange: (ex) => this.onExchange(ex),
       onError: (err) => this.emit('protocolError', err),
     };
+    // Not allowHalfOpen: the web server's end of its side is the end of the connection, and the requests on it
+    // are aborted. A FIN cannot tell a half-close from a close, and closing the connection is how nginx and
+    // Apache abort a request (a client gone); a peer that half-closes and waits for the answer gets none.
     this.net = new NetServer({ pauseOnConnect: false, noDelay: true });
     this.net.maxConnections = this.options.maxConnections;
     this.net.on('connection', (socket) => this.onConnection(socket));

@@ -134,7 +134,17 @@ export class FastCgiServerConnection {
     });
     socket.on('error', () => { /* 'close' follows and aborts the requests */ });
     socket.setTimeout(server.options.idleTimeout);
-    socket.on('timeout', () => { if (this.requests.size === 0) socket.destroy(); });
+    socket.on('timeout', () => {
+      if (this.requests.size === 0) return void socket.destroy();
+      // Input that stopped coming while this side was reading (a stalled peer must not hold slots for ever):
+      // those requests are refused with 408. Silence while this side holds reading is its own doing.
+      if (this.holding.size > 0 || this.outputBlocked) return;
+      for (const r of [...this.requests.values()]) {
+        if (awaitsInput(r)) {
+          this.refuse(r, 408, 'Request Timeout', new LimitError('ERR_INPUT_TIMEOUT', `request ${r.id} got no input for idleTimeout`));
+        }
+      }
+    });
   }
 
   /** Requests in progress on this connection. */
@@ -442,6 +452,11 @@ export class FastCgiServerConnection {
     this.abortAll(err, false);
     this.socket.destroy();
   }
+}
+
+/** The request still waits for its params, its body or (FILTER) its data. */
+function awaitsInput(r: Request): boolean {
+  return !r.done && (r.exchange === null || !r.bodyDone || (r.role === 'filter' && !r.dataDone));
 }
 
 /** FILTER's FCGI_DATA_LENGTH and FCGI_DATA_LAST_MOD (FastCGI 1.0, 6.4), as numbers. */

@@ -18,6 +18,8 @@ export class ScgiServerConnection implements ResponseSink {
   private done = false;
   private readonly out: OutputQueue;
   private counted = false;
+  /** Response bytes have been queued: a refusal can no longer be sent in their place. */
+  private responded = false;
   /** Runs out paramsTimeout after the first byte, when the header did not arrive in one chunk. */
   private headerTimer: NodeJS.Timeout | null = null;
 
@@ -32,7 +34,13 @@ export class ScgiServerConnection implements ResponseSink {
     });
     socket.on('error', () => { /* 'close' follows */ });
     socket.setTimeout(server.options.idleTimeout);
-    socket.on('timeout', () => { if (this.exchange === null || this.done) socket.destroy(); });
+    socket.on('timeout', () => {
+      if (this.exchange === null || this.done) socket.destroy();
+      // A body that stopped coming while this side was reading: the request is refused and its slot freed.
+      else if (this.received < this.contentLength && !this.holding) {
+        this.timedOut(new LimitError('ERR_BODY_TIMEOUT', 'no request body bytes for idleTimeout'));
+      }
+    });
   }
 
   get size(): number {
@@ -47,6 +55,21 @@ export class ScgiServerConnection implements ResponseSink {
   destroy(err: Error): void {
     this.close(err, false);
     this.socket.destroy();
+  }
+
+  /** 408 when nothing of the response is out yet (the handler is told by the abort), else a cut. */
+  private timedOut(err: Error): void {
+    const ex = this.exchange!;
+    if (this.responded) {
+      this.server.onError(err);
+      ex.abort(err, false);
+      this.finishResponse(true);
+      return;
+    }
+    this.done = true;
+    this.release();
+    ex.abort(err, false);
+    this.sendRefusal(408, err);
   }
 
   private onData(chunk: Buffer): void {
@@ -122,11 +145,13 @@ export class ScgiServerConnection implements ResponseSink {
 
   write(chunk: Buffer): boolean {
     if (this.done || this.socket.destroyed) return false;
+    this.responded = true;
     return this.out.push(chunk);
   }
 
   writeText(head: string, body: string, encoding: BufferEncoding): boolean {
     if (this.done || this.socket.destroyed) return false;
+    this.responded = true;
     const headLength = head.length;
     const out = Buffer.allocUnsafe(headLength + (body.length === 0 ? 0 : Buffer.byteLength(body, encoding)));
     out.write(head, 0, headLength, 'latin1');
@@ -155,16 +180,29 @@ export class ScgiServerConnection implements ResponseSink {
     this.release();
     // Reading again (a body left unread had paused it): the rest is dropped, and the web server's close seen.
     this.resume();
-    this.out.flush();
-    if (cut) this.socket.resetAndDestroy();
-    else this.socket.end();
+    if (!cut) {
+      this.out.flush();
+      this.socket.end();
+      return;
+    }
+    // A cut: what this tick queued is dropped, so the last pieces do not arrive as if whole; then a reset
+    // over TCP (the web server sees an error). A unix socket has no reset: its close looks like an end, which
+    // only a Content-Length lets the web server tell apart.
+    this.out.discard();
+    const tcp = this.socket.remoteFamily === 'IPv4' || this.socket.remoteFamily === 'IPv6';
+    if (tcp) this.socket.resetAndDestroy();
+    else this.socket.destroy();
   }
 
   private refuse(status: number, err: Error): void {
+    this.done = true;
+    this.sendRefusal(status, err);
+  }
+
+  private sendRefusal(status: number, err: Error): void {
     this.server.onError(err);
     const reason = status === 413 ? 'Payload Too Large' : status === 431 ? 'Request Header Fields Too Large'
       : status === 503 ? 'Service Unavailable' : status === 408 ? 'Request Timeout' : 'Bad Request';
-    this.done = true;
     this.socket.end(`Status: ${status} ${reason}\r\nContent-Type: text/plain\r\n\r\n${reason}\n`, 'latin1');
   }
 
