@@ -218,11 +218,18 @@ export class Server extends EventEmitter {
       // A handler that throws or rejects gives a 500 to its request; the server goes on.
       if (this.listenerCount('handlerError') > 0) this.emit('handlerError', err, req, res);
       else console.error('cgiwire: request handler failed:', err);
-      if (res.headersSent) res.destroy();
-      else if (!res.writableEnded) {
+      if (res.headersSent) return void res.destroy();
+      if (res.writableEnded) return;
+      // A fresh 500: nothing of the failed response (its status text, headers such as Content-Length or a
+      // Trailer that made node's write throw) goes with it; and it must not throw in turn.
+      try {
+        for (const name of res.getHeaderNames()) res.removeHeader(name);
+        res.statusMessage = undefined as unknown as string;
         res.statusCode = 500;
         res.setHeader('Content-Type', 'text/plain');
         res.end('Internal Server Error\n');
+      } catch {
+        res.destroy();
       }
     };
     try {

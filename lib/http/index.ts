@@ -45,7 +45,7 @@ class Binding implements ExchangeListener {
     readonly socket: ExchangeSocket) {}
 
   body(chunk: Buffer): boolean {
-    this.socket.touch();
+    this.socket.received(chunk.length);
     return this.req.push(chunk);
   }
 
@@ -98,6 +98,7 @@ export function bind(exchange: Exchange, bodyBufferBytes: number): { req: CgiReq
   const req = createRequest(exchange, socket);
   socket.request = req;
   const res = createResponse(exchange, req, socket);
+  socket.response = res;
   const binding = new Binding(exchange, req, res, socket);
   if (exchange.role === 'filter') {
     req.data = binding.data = new Readable({ highWaterMark: bodyBufferBytes, read: () => exchange.resumeBody() });

@@ -34,6 +34,29 @@ const SIGNAL: PropertyDescriptor = {
   get(this: { [EXCHANGE]: Exchange }) { return this[EXCHANGE].signal; },
 };
 
+/**
+ * req.headersDistinct (node:http: every value of every header, as arrays): an own accessor like `signal`,
+ * built from rawHeaders on first use and then kept as a plain value. IncomingMessage's own getter reads a
+ * header count that only node's parser sets.
+ */
+const HEADERS_DISTINCT: PropertyDescriptor = {
+  configurable: true, enumerable: true,
+  get(this: IncomingMessage) {
+    const raw = this.rawHeaders;
+    const out: Record<string, string[]> = {};
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i].toLowerCase();
+      (out[name] ??= []).push(raw[i + 1]);
+    }
+    Object.defineProperty(this, 'headersDistinct', { value: out, writable: true, configurable: true, enumerable: true });
+    return out;
+  },
+  set(this: IncomingMessage, value: unknown) {
+    Object.defineProperty(this, 'headersDistinct', { value, writable: true, configurable: true, enumerable: true });
+  },
+};
+const OWN_ACCESSORS: PropertyDescriptorMap = { signal: SIGNAL, headersDistinct: HEADERS_DISTINCT };
+
 export function createRequest(exchange: Exchange, socket: ExchangeSocket): CgiRequest {
   const req = new IncomingMessage(socket as never) as CgiRequest;
   const head = exchange.head;
@@ -57,7 +80,7 @@ export function createRequest(exchange: Exchange, socket: ExchangeSocket): CgiRe
   req.cgi = params;
   req.role = exchange.role;
   (req as unknown as { [EXCHANGE]: Exchange })[EXCHANGE] = exchange;
-  Object.defineProperty(req, 'signal', SIGNAL);
+  Object.defineProperties(req, OWN_ACCESSORS);
   if (exchange.role === 'filter') {
     req.dataLength = exchange.dataLength;
     req.dataLastModified = exchange.dataLastModified;

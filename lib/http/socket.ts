@@ -53,16 +53,26 @@ export class ExchangeSocket extends EventEmitter {
   /** What ServerResponse#end pokes (it sets corked = 1, then calls uncork()). */
   readonly _writableState = { corked: 0 };
   bytesWritten = 0;
+  /** Request body bytes received. */
+  bytesRead = 0;
+  /** As on a connected net.Socket. */
+  readonly pending = false;
+  readonly connecting = false;
   private headerDone = false;
   private headerText = '';
   private chunked: Dechunker | null = null;
   private blocked = false;
   private waiting: WriteCallback[] = [];
-  private pending: WriteCallback[] = [];
+  /** Callbacks of writes handed on, run at the next uncork (asynchronously, as net.Socket's). */
+  private handed: WriteCallback[] = [];
+  /** Bytes whose write callbacks have not run: what `writableLength` reports. */
+  private unconfirmed = 0;
   private timer: NodeJS.Timeout | null = null;
   private timeoutMs = 0;
-  /** The request read through this socket (node:http gives it 'timeout' too). */
-  request: (EventEmitter & { complete: boolean }) | null = null;
+  /** The request read through this socket (node:http gives it 'timeout' too, and ends it with a cut response). */
+  request: (EventEmitter & { complete: boolean; destroyed: boolean; destroy(err?: Error): unknown }) | null = null;
+  /** The response written through this socket. */
+  response: { headersSent: boolean } | null = null;
 
   constructor(private readonly exchange: Exchange, addresses: SocketAddresses, bodyBufferBytes: number) {
     super();
@@ -117,8 +127,26 @@ export class ExchangeSocket extends EventEmitter {
     return { address: this.localAddress, port: this.localPort, family: this.remoteFamily };
   }
 
+  get readyState(): string {
+    return this.destroyed ? 'closed' : 'open';
+  }
+
+  /**
+   * Bytes written whose callbacks are still to run. ServerResponse#end sends its 'finish' behind them when
+   * this is not 0, so a write's callback comes before 'finish', as on a net.Socket.
+   */
   get writableLength(): number {
-    return 0;
+    return this.unconfirmed;
+  }
+
+  get writableCorked(): number {
+    return this._writableState.corked;
+  }
+
+  /** Request body bytes arrived for the request on this socket. */
+  received(bytes: number): void {
+    this.bytesRead += bytes;
+    this.touch();
   }
 
   get writableNeedDrain(): boolean {
@@ -144,8 +172,9 @@ export class ExchangeSocket extends EventEmitter {
     this.touch();
     if (!(typeof data === 'string' ? this.sendText(data, encoding ?? 'utf8') : this.send(asBuffer(data)))) this.blocked = true;
     if (cb) {
+      this.unconfirmed += data.length;
       if (this.blocked) this.waiting.push(cb);
-      else this.pending.push(cb);
+      else this.handed.push(cb);
       if (this._writableState.corked === 0) this.flushCallbacks();
     }
     return !this.blocked;
@@ -170,14 +199,20 @@ export class ExchangeSocket extends EventEmitter {
     this.writable = false;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    // Cut before its end (res.destroy(), a timeout): the request ends too, as node:http's does when its
+    // connection closes under an unfinished response ('aborted', an ECONNRESET 'aborted' error, 'close').
+    const cut = !this.exchange.finished;
     this.exchange.abandon();
-    const cbs = this.waiting.concat(this.pending);
+    const cbs = this.waiting.concat(this.handed);
     this.waiting = [];
-    this.pending = [];
+    this.handed = [];
+    this.unconfirmed = 0;
     process.nextTick(() => {
       for (const f of cbs) f(err ?? null);
       if (err && this.listenerCount('error') > 0) this.emit('error', err);
       this.emit('close', err !== undefined);
+      const req = this.request;
+      if (cut && req !== null && !req.destroyed) req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
     });
     return this;
   }
@@ -192,14 +227,16 @@ export class ExchangeSocket extends EventEmitter {
     this.blocked = false;
     const w = this.waiting;
     this.waiting = [];
+    if (this.handed.length === 0) this.unconfirmed = 0;
     for (const f of w) f(null);
     this.emit('drain');
   }
 
   private flushCallbacks(): void {
-    if (this.pending.length === 0) return;
-    const p = this.pending;
-    this.pending = [];
+    if (this.handed.length === 0) return;
+    const p = this.handed;
+    this.handed = [];
+    if (this.waiting.length === 0) this.unconfirmed = 0;
     // Write callbacks are asynchronous in net.Socket; ServerResponse emits 'finish' from one of them.
     process.nextTick(runAll, p);
   }
@@ -216,7 +253,7 @@ export class ExchangeSocket extends EventEmitter {
     }
     const end = text.indexOf('\r\n\r\n');
     if (end < 0) return this.send(Buffer.from(text, encoding));
-    if (isInterim(text)) { // writeContinue/writeProcessing/writeEarlyHints: CGI has no interim responses
+    if (this.isInterim(text)) { // writeContinue/writeProcessing/writeEarlyHints: CGI has no interim responses
       this.bytesWritten += end + 4;
       return end + 4 === text.length ? true : this.sendText(text.slice(end + 4), encoding);
     }
@@ -238,7 +275,7 @@ export class ExchangeSocket extends EventEmitter {
     this.headerText += chunk.toString('latin1');
     const end = this.headerText.indexOf('\r\n\r\n');
     if (end < 0) return true;
-    if (isInterim(this.headerText)) {
+    if (this.isInterim(this.headerText)) {
       const rest = this.headerText.slice(end + 4);
       this.headerText = '';
       this.bytesWritten -= rest.length;
@@ -250,6 +287,14 @@ export class ExchangeSocket extends EventEmitter {
     const ok = this.exchange.write(Buffer.from(this.cgiHeader(text, end), 'latin1'));
     if (end + 4 === text.length) return ok;
     return this.body(Buffer.from(text.slice(end + 4), 'latin1'));
+  }
+
+  /**
+   * "HTTP/1.1 1xx ..." written before the response's own head (res.headersSent still false): an interim
+   * response (100 Continue, 102 Processing, 103 Early Hints). A 1xx given to writeHead is a final status.
+   */
+  private isInterim(text: string): boolean {
+    return /^HTTP\/\d\.\d 1\d\d\b/.test(text) && this.response?.headersSent !== true;
   }
 
   private body(chunk: Buffer): boolean {
@@ -268,7 +313,9 @@ export class ExchangeSocket extends EventEmitter {
   private cgiHeader(text: string, end: number): string {
     let at = text.indexOf('\r\n');
     if (at < 0 || at > end) at = end;
-    const status = text.slice(text.indexOf(' ') + 1, at);
+    let status = text.slice(text.indexOf(' ') + 1, at);
+    // A final 1xx (writeHead(101) for an upgrade): CGI cannot carry one, and the web server would get none.
+    if (status.charCodeAt(0) === 0x31) status = '500 Internal Server Error';
     let out = '';
     let location = '';
     let kept = at + 2; // where the current run of kept lines starts
@@ -296,11 +343,6 @@ export class ExchangeSocket extends EventEmitter {
 /** node:http takes a Buffer or any Uint8Array; the encoders need a Buffer (a view, not a copy). */
 function asBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-}
-
-/** "HTTP/1.1 1xx ...": an interim response head (100 Continue, 102 Processing, 103 Early Hints). */
-function isInterim(text: string): boolean {
-  return /^HTTP\/\d\.\d 1\d\d\b/.test(text);
 }
 
 function runAll(callbacks: WriteCallback[]): void {
