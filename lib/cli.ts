@@ -194,11 +194,18 @@ function integer(command: string, name: string, text: string | undefined, fallba
   return Number(text);
 }
 
-function address(command: string, text: string): Address {
+/**
+ * The address in `text`, the option as typed; `parsed` is what to parse instead (serve's stand-in for
+ * port 0). A usage error names `text`, never the stand-in, and adds the socket-path hint only when the
+ * text is no host:port and no port (it may have been meant as a path).
+ */
+function address(command: string, text: string, parsed = text): Address {
   try {
-    return parseAddress(text);
+    return parseAddress(parsed);
   } catch (err) {
-    throw new UsageError(`${(err as Error).message} (a socket path needs a "/", e.g. ./app.sock)`, command);
+    const message = (err as Error).message.replace(JSON.stringify(parsed), JSON.stringify(text));
+    const hint = /:|^\s*\d+\s*$/.test(text) ? '' : ' (a socket path needs a "/", e.g. ./app.sock)';
+    throw new UsageError(message + hint, command);
   }
 }
 
@@ -267,7 +274,8 @@ function serveConfig(args: string[], io: CliIo): ServeConfig | null {
 function listenTarget(text: string): Target {
   const t = text.trim();
   const anyPort = /^0+$/.test(t) || (/:0+$/.test(t) && !t.includes('/') && !t.startsWith('unix:'));
-  const a = address('serve', anyPort ? (/^0+$/.test(t) ? '1' : t.replace(/:0+$/, ':1')) : t);
+  // Port 0 is parsed as port 1, which the client's rules allow.
+  const a = address('serve', text, anyPort ? (/^0+$/.test(t) ? '1' : t.replace(/:0+$/, ':1')) : text);
   return a.path !== undefined ? { kind: 'path', path: a.path } : { kind: 'tcp', host: a.host, port: anyPort ? 0 : a.port };
 }
 
