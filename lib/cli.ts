@@ -508,6 +508,12 @@ async function servePrimary(config: ServeConfig, argv: string[], io: CliIo): Pro
       const s = state.get(worker.id);
       if (s === undefined || m === null || typeof m !== 'object') return;
       if (m.cgiwire === 'listening') {
+        // A worker still loading when the drain began had no handler for the 'drain' sent then, and lost
+        // it: tell it again now that it listens (drain() in the worker is idempotent).
+        if (draining) {
+          worker.send({ cgiwire: 'drain' });
+          return;
+        }
         s.listened = true;
         if (!anyListened && config.mode !== undefined && target.kind === 'path') {
           try {
