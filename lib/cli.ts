@@ -58,7 +58,8 @@ such as an Express app, an app with callback() (Koa), or an app with fetch(reque
                           "-" or no address: the listening socket passed as fd 0 (spawn mode: lighttpd
                           bin-path, Apache mod_fcgid, h2o fastcgi.spawn, spawn-fcgi)
   --workers N             run N processes (node:cluster) sharing the socket (TCP, unix path or fd 0);
-                          a worker that dies is restarted, at most 5 times in 10 s (default 1: no cluster)
+                          default 1: no cluster. A worker that dies is restarted, at most 5 times in
+                          10 s; when 3 workers in a row die before they listen, cgiwire stops (exit 1)
   --unix-mode MODE        permissions of the unix socket file, in octal (e.g. 660)
   --drain-timeout MS      on SIGTERM or SIGINT, stop accepting and let requests in progress run this long
                           before aborting them, then exit 0 (default 10000); a second signal exits at once
@@ -443,6 +444,12 @@ async function serveWorker(config: ServeConfig, io: CliIo): Promise<number> {
 
 const RESTART_LIMIT = 5;
 const RESTART_WINDOW = 10_000;
+/**
+ * Once a worker has listened, this many workers in a row dying before they listen stop the primary
+ * (exit 1). The rate limit alone misses replacements that fail slowly (an app load that times out after
+ * seconds): they would be restarted for ever.
+ */
+const FAILED_START_LIMIT = 3;
 
 /** The cluster primary: forks the workers, restarts those that die, drains them all on SIGTERM/SIGINT. */
 async function servePrimary(config: ServeConfig, argv: string[], io: CliIo): Promise<number> {
@@ -460,6 +467,8 @@ async function servePrimary(config: ServeConfig, argv: string[], io: CliIo): Pro
   return new Promise<number>((resolve) => {
     const state = new Map<number, { listened: boolean; recycled: boolean }>();
     const restarts: number[] = [];
+    /** Workers that died before listening since one last reported listening. */
+    let failedStarts = 0;
     let anyListened = false;
     let announced = false;
     let draining = false;
@@ -515,6 +524,7 @@ async function servePrimary(config: ServeConfig, argv: string[], io: CliIo): Pro
           return;
         }
         s.listened = true;
+        failedStarts = 0;
         if (!anyListened && config.mode !== undefined && target.kind === 'path') {
           try {
             chmodSync(target.path, config.mode);
@@ -544,6 +554,12 @@ async function servePrimary(config: ServeConfig, argv: string[], io: CliIo): Pro
       const how = signal !== null ? `signal ${signal}` : `code ${code}`;
       if (!anyListened) {
         io.stderr.write(`cgiwire: worker ${worker.process.pid} exited (${how}) before listening; stopping\n`);
+        stopAll(1);
+        return;
+      }
+      if (!s?.listened && ++failedStarts >= FAILED_START_LIMIT) {
+        io.stderr.write(`cgiwire: worker ${worker.process.pid} exited (${how}) before listening; ` +
+          `${FAILED_START_LIMIT} workers in a row did: stopping\n`);
         stopAll(1);
         return;
       }

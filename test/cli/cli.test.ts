@@ -365,6 +365,17 @@ describe('serve --workers', () => {
     expect((await s.exited).code).toBe(0);
   });
 
+  it('3 restarted workers in a row that fail before listening stop the whole thing with exit 1, whatever the rate', async () => {
+    // Four restarts happen here, fewer than the 5 in 10 s the rate limit allows: the stop is not the rate limit's.
+    const s = startServe(['cannot-restart.mjs', '--fastcgi', '127.0.0.1:0', '--workers', '2']);
+    await s.waitFor(/cgiwire: serving/);
+    const still = new Promise((resolve) => setTimeout(() => resolve('still running after 6 s'), 6000));
+    expect(await Promise.race([s.exited, still]), s.stderr()).toEqual({ code: 1, signal: null });
+    expect(s.stderr().match(/restarted as \d+/g)).toHaveLength(4);
+    expect(s.stderr()).toMatch(/cgiwire: worker \d+ exited \(code 1\) before listening; 3 workers in a row did: stopping\n/);
+    expect(s.stderr()).not.toMatch(/not restarting/);
+  });
+
   it('a worker that cannot start stops the whole thing with exit 1', async () => {
     const r = await run(['serve', 'not-an-app.mjs', '--fastcgi', String(await freePort()), '--workers', '2']);
     expect(r.code).toBe(1);
