@@ -58,7 +58,8 @@ such as an Express app, an app with callback() (Koa), or an app with fetch(reque
                           "-" or no address: the listening socket passed as fd 0 (spawn mode: lighttpd
                           bin-path, Apache mod_fcgid, h2o fastcgi.spawn, spawn-fcgi)
   --workers N             run N processes (node:cluster) sharing the socket (TCP, unix path or fd 0);
-                          a worker that dies is restarted, at most 5 times in 10 s (default 1: no cluster)
+                          default 1: no cluster. A worker that dies is restarted, at most 5 times in
+                          10 s; when 3 workers in a row die before they listen, cgiwire stops (exit 1)
   --unix-mode MODE        permissions of the unix socket file, in octal (e.g. 660)
   --drain-timeout MS      on SIGTERM or SIGINT, stop accepting and let requests in progress run this long
                           before aborting them, then exit 0 (default 10000); a second signal exits at once
@@ -194,11 +195,18 @@ function integer(command: string, name: string, text: string | undefined, fallba
   return Number(text);
 }
 
-function address(command: string, text: string): Address {
+/**
+ * The address in `text`, the option as typed; `parsed` is what to parse instead (serve's stand-in for
+ * port 0). A usage error names `text`, never the stand-in, and adds the socket-path hint only when the
+ * text is no host:port and no port (it may have been meant as a path).
+ */
+function address(command: string, text: string, parsed = text): Address {
   try {
-    return parseAddress(text);
+    return parseAddress(parsed);
   } catch (err) {
-    throw new UsageError(`${(err as Error).message} (a socket path needs a "/", e.g. ./app.sock)`, command);
+    const message = (err as Error).message.replace(JSON.stringify(parsed), JSON.stringify(text));
+    const hint = /:|^\s*\d+\s*$/.test(text) ? '' : ' (a socket path needs a "/", e.g. ./app.sock)';
+    throw new UsageError(message + hint, command);
   }
 }
 
@@ -267,7 +275,8 @@ function serveConfig(args: string[], io: CliIo): ServeConfig | null {
 function listenTarget(text: string): Target {
   const t = text.trim();
   const anyPort = /^0+$/.test(t) || (/:0+$/.test(t) && !t.includes('/') && !t.startsWith('unix:'));
-  const a = address('serve', anyPort ? (/^0+$/.test(t) ? '1' : t.replace(/:0+$/, ':1')) : t);
+  // Port 0 is parsed as port 1, which the client's rules allow.
+  const a = address('serve', text, anyPort ? (/^0+$/.test(t) ? '1' : t.replace(/:0+$/, ':1')) : text);
   return a.path !== undefined ? { kind: 'path', path: a.path } : { kind: 'tcp', host: a.host, port: anyPort ? 0 : a.port };
 }
 
@@ -435,6 +444,12 @@ async function serveWorker(config: ServeConfig, io: CliIo): Promise<number> {
 
 const RESTART_LIMIT = 5;
 const RESTART_WINDOW = 10_000;
+/**
+ * Once a worker has listened, this many workers in a row dying before they listen stop the primary
+ * (exit 1). The rate limit alone misses replacements that fail slowly (an app load that times out after
+ * seconds): they would be restarted for ever.
+ */
+const FAILED_START_LIMIT = 3;
 
 /** The cluster primary: forks the workers, restarts those that die, drains them all on SIGTERM/SIGINT. */
 async function servePrimary(config: ServeConfig, argv: string[], io: CliIo): Promise<number> {
@@ -452,6 +467,8 @@ async function servePrimary(config: ServeConfig, argv: string[], io: CliIo): Pro
   return new Promise<number>((resolve) => {
     const state = new Map<number, { listened: boolean; recycled: boolean }>();
     const restarts: number[] = [];
+    /** Workers that died before listening since one last reported listening. */
+    let failedStarts = 0;
     let anyListened = false;
     let announced = false;
     let draining = false;
@@ -500,7 +517,14 @@ async function servePrimary(config: ServeConfig, argv: string[], io: CliIo): Pro
       const s = state.get(worker.id);
       if (s === undefined || m === null || typeof m !== 'object') return;
       if (m.cgiwire === 'listening') {
+        // A worker still loading when the drain began had no handler for the 'drain' sent then, and lost
+        // it: tell it again now that it listens (drain() in the worker is idempotent).
+        if (draining) {
+          worker.send({ cgiwire: 'drain' });
+          return;
+        }
         s.listened = true;
+        failedStarts = 0;
         if (!anyListened && config.mode !== undefined && target.kind === 'path') {
           try {
             chmodSync(target.path, config.mode);
@@ -530,6 +554,12 @@ async function servePrimary(config: ServeConfig, argv: string[], io: CliIo): Pro
       const how = signal !== null ? `signal ${signal}` : `code ${code}`;
       if (!anyListened) {
         io.stderr.write(`cgiwire: worker ${worker.process.pid} exited (${how}) before listening; stopping\n`);
+        stopAll(1);
+        return;
+      }
+      if (!s?.listened && ++failedStarts >= FAILED_START_LIMIT) {
+        io.stderr.write(`cgiwire: worker ${worker.process.pid} exited (${how}) before listening; ` +
+          `${FAILED_START_LIMIT} workers in a row did: stopping\n`);
         stopAll(1);
         return;
       }

@@ -8,7 +8,7 @@ import { connect, createServer as createNetServer, type AddressInfo } from 'node
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BINARY } from './fixtures/echo-app.mjs';
-import { cleanup, ensureDist, freePort, header, run, serve, splitCgi, tempDir } from './helpers.js';
+import { cleanup, ensureDist, freePort, header, run, serve, splitCgi, startServe, tempDir } from './helpers.js';
 
 beforeAll(() => ensureDist(), 150_000);
 afterEach(cleanup);
@@ -365,6 +365,17 @@ describe('serve --workers', () => {
     expect((await s.exited).code).toBe(0);
   });
 
+  it('3 restarted workers in a row that fail before listening stop the whole thing with exit 1, whatever the rate', async () => {
+    // Four restarts happen here, fewer than the 5 in 10 s the rate limit allows: the stop is not the rate limit's.
+    const s = startServe(['cannot-restart.mjs', '--fastcgi', '127.0.0.1:0', '--workers', '2']);
+    await s.waitFor(/cgiwire: serving/);
+    const still = new Promise((resolve) => setTimeout(() => resolve('still running after 6 s'), 6000));
+    expect(await Promise.race([s.exited, still]), s.stderr()).toEqual({ code: 1, signal: null });
+    expect(s.stderr().match(/restarted as \d+/g)).toHaveLength(4);
+    expect(s.stderr()).toMatch(/cgiwire: worker \d+ exited \(code 1\) before listening; 3 workers in a row did: stopping\n/);
+    expect(s.stderr()).not.toMatch(/not restarting/);
+  });
+
   it('a worker that cannot start stops the whole thing with exit 1', async () => {
     const r = await run(['serve', 'not-an-app.mjs', '--fastcgi', String(await freePort()), '--workers', '2']);
     expect(r.code).toBe(1);
@@ -395,6 +406,18 @@ describe('SIGTERM drains', () => {
       expect(s.stderr()).toMatch(/cgiwire: drained, 1 request served\n$/);
     });
   }
+
+  it('SIGTERM while the workers still load the app: each drains as soon as it listens, none serves, exit 0', async () => {
+    const s = startServe(['slow-to-load.mjs', '--fastcgi', '127.0.0.1:0', '--workers', '2', '--drain-timeout', '1000']);
+    await s.waitFor(/slow-to-load: loading/);
+    process.kill(s.child.pid!, 'SIGTERM');
+    // Well before drain-timeout + 5 s, when the primary gives up on its workers and kills them.
+    const still = new Promise((resolve) => setTimeout(() => resolve('still running after 4 s'), 4000));
+    expect(await Promise.race([s.exited, still]), s.stderr()).toEqual({ code: 0, signal: null });
+    expect(s.stderr()).toMatch(/^cgiwire: SIGTERM: draining 2 workers$/m);
+    expect(s.stderr()).not.toMatch(/cgiwire: serving/);
+    expect(s.stderr()).toMatch(/cgiwire: drained, 0 requests served\n$/);
+  });
 
   it('requests still running after --drain-timeout are aborted; the exit is still 0', async () => {
     const s = await serve(['echo-app.mjs', '--fastcgi', '0', '--drain-timeout', '300']);

@@ -75,24 +75,28 @@ export function run(args: string[], options: { input?: Buffer | string; timeout?
   });
 }
 
-export interface Serving {
+/** A `cgiwire serve` child, whatever it has printed so far. */
+export interface Started {
   child: ChildProcess;
-  pid: number;
-  /** What the listening line names: host:port, a socket path or "fd 0 (...)". */
-  address: string;
-  /** The TCP port, when there is one. */
-  port: number;
   stderr(): string;
   /** Resolves when stderr has matched `re` (rejects after `timeout` ms or when the process exits first). */
   waitFor(re: RegExp, timeout?: number): Promise<RegExpMatchArray>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+export interface Serving extends Started {
+  pid: number;
+  /** What the listening line names: host:port, a socket path or "fd 0 (...)". */
+  address: string;
+  /** The TCP port, when there is one. */
+  port: number;
+}
+
 /**
- * Starts `cgiwire serve ...args` in its own process group and waits for its listening line.
+ * Starts `cgiwire serve ...args` in its own process group, without waiting for anything.
  * `stdin`: what fd 0 is (a listening socket's fd for spawn mode); /dev/null by default.
  */
-export async function serve(args: string[], options: { stdin?: number | 'ignore'; timeout?: number } = {}): Promise<Serving> {
+export function startServe(args: string[], options: { stdin?: number | 'ignore' } = {}): Started {
   const stdio: StdioOptions = [options.stdin ?? 'ignore', 'ignore', 'pipe'];
   const child = spawn(process.execPath, [BIN, 'serve', ...args], { cwd: FIXTURES, stdio, detached: true });
   children.add(child);
@@ -116,9 +120,15 @@ export async function serve(args: string[], options: { stdin?: number | 'ignore'
     waiters.add(check);
     check();
   });
-  const m = await waitFor(/cgiwire: serving \S+ over \w+ on (.+?) \(pid (\d+)/, options.timeout);
+  return { child, stderr: () => err, waitFor, exited };
+}
+
+/** Starts `cgiwire serve ...args` (as {@link startServe}) and waits for its listening line. */
+export async function serve(args: string[], options: { stdin?: number | 'ignore'; timeout?: number } = {}): Promise<Serving> {
+  const started = startServe(args, options);
+  const m = await started.waitFor(/cgiwire: serving \S+ over \w+ on (.+?) \(pid (\d+)/, options.timeout);
   const port = /:(\d+)\)?$/.exec(m[1]);
-  return { child, pid: Number(m[2]), address: m[1], port: port ? Number(port[1]) : 0, stderr: () => err, waitFor, exited };
+  return { ...started, pid: Number(m[2]), address: m[1], port: port ? Number(port[1]) : 0 };
 }
 
 /** A TCP port nobody listens on (it was free a moment ago). */

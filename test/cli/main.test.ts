@@ -87,6 +87,21 @@ describe('main(): usage, help, version', () => {
       expect(r.stderr, argv.join(' ')).toMatch(re);
     }
   });
+  it('an invalid address: the error names the text typed (port 0 too); the socket-path hint only for text that is no host:port or port', async () => {
+    const cases: [string[], string][] = [
+      [['serve', 'a.mjs', '--fastcgi', ':0'], 'cgiwire: invalid address ":0": expected host:port, a port, or a socket path\n'],
+      [['serve', 'a.mjs', '--scgi', '[zz]:0'], 'cgiwire: invalid address "[zz]:0": not an IPv6 address in brackets\n'],
+      [['serve', 'a.mjs', '--fastcgi', '1.2.3.4:99999'], 'cgiwire: invalid address "1.2.3.4:99999": the port is not from 1 to 65535\n'],
+      [['request', '99999', '/'], 'cgiwire: invalid address "99999": the port is not from 1 to 65535\n'],
+      [['serve', 'a.mjs', '--fastcgi', 'app.sock'], 'cgiwire: invalid address "app.sock": expected host:port, a port, or a socket path (a socket path needs a "/", e.g. ./app.sock)\n'],
+      [['get-values', 'app.sock'], 'cgiwire: invalid address "app.sock": expected host:port, a port, or a socket path (a socket path needs a "/", e.g. ./app.sock)\n'],
+    ];
+    for (const [argv, line] of cases) {
+      const r = await cli(argv);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.stderr.slice(0, r.stderr.indexOf('\n') + 1), argv.join(' ')).toBe(line);
+    }
+  });
 });
 
 describe('main(): request and get-values in-process', () => {
