@@ -96,12 +96,23 @@ export function normaliseParams(input: ParamsInput, bodyLength: number | null, d
   return pairs;
 }
 
+/**
+ * A string (UTF-8) or bytes as a Buffer, the bytes not copied (a Uint8Array becomes a Buffer view: the
+ * encoders and sockets below take Buffers only); null for anything else.
+ */
+function bodyBytes(chunk: unknown): Buffer | null {
+  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8');
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  return null;
+}
+
 function toBody(input: BodyInput): Buffer | Readable | null {
   if (input === null || input === undefined) return null;
-  if (typeof input === 'string') return Buffer.from(input, 'utf8');
   if (input instanceof Readable) return input;
-  if (input instanceof Uint8Array) return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-  throw new TypeError('a request body must be a Buffer, a Uint8Array, a string or a Readable');
+  const bytes = bodyBytes(input);
+  if (bytes === null) throw new TypeError('a request body must be a Buffer, a Uint8Array, a string or a Readable');
+  return bytes;
 }
 
 const enum State { Queued, Running, Done }
@@ -394,9 +405,17 @@ export class ClientCall {
         this.carrier?.addressText, { cause: source.errored ?? undefined }));
       return;
     }
-    const onData = (chunk: Buffer | string): void => {
+    // A stream's chunks may be anything (object mode): only strings and bytes are a body.
+    const onData = (chunk: unknown): void => {
       if (this.state !== State.Running) return;
-      if (!sink.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) source.pause();
+      const bytes = bodyBytes(chunk);
+      if (bytes === null) {
+        this.abort(new ClientError('ERR_CGIWIRE_BODY_FAILED',
+          `the request body stream gave a chunk of type ${typeof chunk}: a body is strings or bytes`,
+          this.carrier?.addressText));
+        return;
+      }
+      if (!sink.write(bytes)) source.pause();
     };
     const onEnd = (): void => {
       cleanup();

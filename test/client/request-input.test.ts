@@ -1,0 +1,58 @@
+/**
+ * What request() takes from its caller, checked before anything goes out: body stream chunks, roles,
+ * the per-request timeout, params. Bad input is refused with a clear error; it never crashes the process
+ * nor goes out garbled.
+ */
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Client, ScgiClient, createServer, type Server } from '../../lib/index.js';
+
+const servers: Server[] = [];
+const clients: { destroy(): void }[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.destroy();
+  for (const s of servers.splice(0)) await new Promise<void>((r) => s.close({ timeout: 50 }, () => r()));
+});
+
+/** An application answering with the body bytes it read, as hex. */
+async function bodyEcho(protocol: 'fastcgi' | 'scgi'): Promise<number> {
+  const server = createServer({ protocol }, (req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => res.end(Buffer.concat(parts).toString('hex')));
+    req.on('error', () => {});
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return (server.address() as AddressInfo).port;
+}
+
+function clientFor(protocol: 'fastcgi' | 'scgi', port: number): Client | ScgiClient {
+  const client = protocol === 'scgi' ? new ScgiClient({ address: port, timeout: 2000 }) : new Client({ address: port, timeout: 2000 });
+  clients.push(client);
+  return client;
+}
+
+describe.each(['fastcgi', 'scgi'] as const)('a streamed request body (%s)', (protocol) => {
+  it('sends Uint8Array chunks as their bytes', async () => {
+    const client = clientFor(protocol, await bodyEcho(protocol));
+    const bytes = new Uint8Array([0, 104, 105, 255]);
+    // A view into a larger buffer: only its own bytes go out.
+    const view = new Uint8Array(bytes.buffer, 1, 2);
+    const body = Readable.from([bytes, view, 'z']);
+    const res = await client.request({ params: { REQUEST_METHOD: 'POST', CONTENT_LENGTH: '7' }, body });
+    expect(await res.text()).toBe('006869ff68697a');
+  });
+
+  it.each([
+    ['a number', [1, 2, 3]],
+    ['an object', [Buffer.from('ok'), { not: 'bytes' }]],
+  ])('fails with ERR_CGIWIRE_BODY_FAILED on a chunk that is %s', async (_, chunks) => {
+    const client = clientFor(protocol, await bodyEcho(protocol));
+    const body = Readable.from(chunks);
+    const err = await client.request({ params: { REQUEST_METHOD: 'POST', CONTENT_LENGTH: '3' }, body }).then(() => null, (e: Error) => e);
+    expect(err).toMatchObject({ code: 'ERR_CGIWIRE_BODY_FAILED' });
+    expect(err!.message).toMatch(/strings or bytes/);
+  });
+});
