@@ -183,7 +183,8 @@ export class ClientCall {
       throw new TypeError('request options need params: an object or [name, value] pairs');
     }
     const role = options.role ?? 'responder';
-    if (!(role in ROLE_CODES)) throw new TypeError(`unknown role ${JSON.stringify(role)}`);
+    // Own keys only: `in` also finds Object.prototype's names ('toString'), whose values are no role code.
+    if (!Object.hasOwn(ROLE_CODES, role)) throw new TypeError(`unknown role ${JSON.stringify(role)}`);
     this.role = ROLE_CODES[role];
     // FastCGI 1.0, 6.3: an authorizer is sent no request body (none would go out; its CONTENT_LENGTH would lie).
     if (role === 'authorizer' && options.body !== undefined && options.body !== null) {

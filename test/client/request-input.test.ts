@@ -56,3 +56,13 @@ describe.each(['fastcgi', 'scgi'] as const)('a streamed request body (%s)', (pro
     expect(err!.message).toMatch(/strings or bytes/);
   });
 });
+
+describe('request options', () => {
+  it.each(['toString', 'constructor', 'hasOwnProperty', '__proto__', 'nope'])('refuses the role %j with a TypeError', async (role) => {
+    const client = clientFor('fastcgi', await bodyEcho('fastcgi'));
+    const err = await client.request({ params: { REQUEST_METHOD: 'GET' }, role: role as 'responder' }).then(() => null, (e: Error) => e);
+    expect(err).toBeInstanceOf(TypeError);
+    expect(err!.message).toMatch(/unknown role/);
+    expect(client.stats).toEqual({ connections: 0, queued: 0 });
+  });
+});
