@@ -64,6 +64,20 @@ export interface CallLimits {
   timeout: number;
 }
 
+/**
+ * A number option: `fallback` when undefined, else a number >= 0 (> 0 unless `allowZero`); anything else
+ * (a string, NaN, a negative) throws ERR_OUT_OF_RANGE rather than quietly meaning something.
+ */
+export function positive(name: string, value: number | undefined, fallback: number, allowZero = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0 || (!allowZero && value === 0)) {
+    const err = new RangeError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} number; got ${String(value)}`);
+    (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
+    throw err;
+  }
+  return value;
+}
+
 const ROLE_CODES: Record<ClientRole, number> = { responder: 1, authorizer: 2, filter: 3 };
 
 /**
@@ -199,7 +213,8 @@ export class ClientCall {
     const encoding = options.paramsEncoding ?? 'utf8';
     if (encoding !== 'utf8' && encoding !== 'latin1') throw new TypeError(`paramsEncoding must be 'utf8' or 'latin1'`);
     this.paramsEncoding = encoding;
-    this.timeout = options.timeout === undefined ? limits.timeout : finiteTimerMs(options.timeout);
+    // Checked as the client's own timeout is: the same value means the same here and there.
+    this.timeout = finiteTimerMs(positive('timeout', options.timeout, limits.timeout, true));
     this.promise = new Promise((resolve, reject) => { this.resolve = resolve; this.reject = reject; });
     this.responseBody = new LazyReadable(limits.bodyBufferBytes, () => this.readMore(),
       () => { if (this.state !== State.Done) this.cancelQuietly(); });

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { type Codec, codec as defaultCodec } from '../codec/index.js';
 import { type Address, type AddressInput, parseAddress, parseAddresses, formatAddress } from './address.js';
-import { ClientCall, ClientError, type RequestOptions } from './call.js';
+import { ClientCall, ClientError, positive, type RequestOptions } from './call.js';
 import { Pool, connectCode, type Connector, type PoolHooks } from './pool.js';
 import type { ClientResponse } from './response.js';
 import { FastCgiClientConnection, MANAGEMENT_NAMES, type PeerInfo, peerInfoFrom } from '../fastcgi/client-connection.js';
@@ -68,16 +68,6 @@ export interface FastCgiClientOptions extends ClientOptions {
 export interface StderrSource {
   address: string;
   params: ClientCall['params'];
-}
-
-function positive(name: string, value: number | undefined, fallback: number, allowZero = false): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value) || value < 0 || (!allowZero && value === 0)) {
-    const err = new RangeError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} number; got ${String(value)}`);
-    (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
-    throw err;
-  }
-  return value;
 }
 
 /**

@@ -65,4 +65,14 @@ describe('request options', () => {
     expect(err!.message).toMatch(/unknown role/);
     expect(client.stats).toEqual({ connections: 0, queued: 0 });
   });
+
+  it.each([['the string "200"', '200'], ['NaN', NaN], ['-200', -200], ['null', null]])('refuses the timeout %s as new Client() does (ERR_OUT_OF_RANGE)', async (_, timeout) => {
+    const port = await bodyEcho('fastcgi');
+    expect(() => new Client({ address: port, timeout: timeout as number })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    const client = clientFor('fastcgi', port);
+    const err = await client.request({ params: { REQUEST_METHOD: 'GET' }, timeout: timeout as number }).then(() => null, (e: Error) => e);
+    expect(err).toBeInstanceOf(RangeError);
+    expect(err).toMatchObject({ code: 'ERR_OUT_OF_RANGE', message: expect.stringMatching(/^timeout must be/) });
+    expect(client.stats).toEqual({ connections: 0, queued: 0 });
+  });
 });
