@@ -88,15 +88,21 @@ const ROLE_CODES: Record<ClientRole, number> = { responder: 1, authorizer: 2, fi
 export function normaliseParams(input: ParamsInput, bodyLength: number | null, dataLength: number | null = null): [string, PairPart][] {
   // The usual case (the gateway's list) is an array: read by index, without the iterator protocol.
   const list = (Array.isArray(input) ? input : Symbol.iterator in input ? [...input as Iterable<readonly [string, ParamValue]>]
-    : Object.entries(input as Record<string, ParamValue | undefined>)) as readonly (readonly [unknown, ParamValue | undefined])[];
+    : Object.entries(input as Record<string, ParamValue | undefined>)) as readonly unknown[];
   const pairs: [string, PairPart][] = [];
   let hasLength = false, hasDataLength = false;
   for (let i = 0; i < list.length; i++) {
-    // A pair may be any two-element iterable; arrays, the usual case, are read as they are.
-    const pair = Array.isArray(list[i]) ? list[i] : [...list[i] as Iterable<unknown>] as unknown as readonly [unknown, ParamValue];
-    const name = pair[0], value = pair[1];
+    const pair = pairOf(list[i]);
+    if (pair === null) {
+      throw new TypeError(`params item ${i} is not a [name, value] pair (an iterable of two); got ${describeItem(list[i])}`);
+    }
+    const name = pair[0], value = pair[1] as ParamValue | undefined;
     if (value === undefined) continue;
-    if (typeof name !== 'string' || name === '') throw new TypeError('a param name must be a non-empty string');
+    // RFC 3875, 4.1: a variable name is a token; '=' would end it early in the application's environment
+    // (NAME=VALUE) and NUL would cut it short in C strings, so either makes it read as another name.
+    if (typeof name !== 'string' || name === '' || /[=\0]/.test(name)) {
+      throw new TypeError(`a param name must be a non-empty string without '=' or NUL; got ${describeItem(name)}`);
+    }
     // Checked here, so that request() refuses it: found later, on a connection, it would fail others' requests.
     if (typeof value !== 'string' && typeof value !== 'number' && !(value instanceof Uint8Array)) {
       throw new TypeError(`the value of param ${name} must be a string, a number or bytes`);
@@ -119,6 +125,27 @@ function bodyBytes(chunk: unknown): Buffer | null {
   if (Buffer.isBuffer(chunk)) return chunk;
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   return null;
+}
+
+/**
+ * A params item as [name, value]: an array or any other iterable holding exactly two elements; null for
+ * anything else. A string is iterable too, but as characters: 'NAME=VALUE' is no pair.
+ */
+function pairOf(item: unknown): readonly unknown[] | null {
+  // Arrays, the usual case, are read as they are.
+  if (Array.isArray(item)) return item.length === 2 ? item : null;
+  if (item === null || typeof item !== 'object' || !(Symbol.iterator in item)) return null;
+  const pair: unknown[] = [];
+  // A third element is enough to refuse it: an endless iterable is not read to its end.
+  for (const element of item as Iterable<unknown>) if (pair.push(element) > 2) break;
+  return pair.length === 2 ? pair : null;
+}
+
+/** What was given, for messages: a string as itself, an array by its length, else its type. */
+function describeItem(item: unknown): string {
+  if (typeof item === 'string') return JSON.stringify(item);
+  if (Array.isArray(item)) return `an array of ${item.length}`;
+  return item === null ? 'null' : typeof item;
 }
 
 function toBody(input: BodyInput): Buffer | Readable | null {

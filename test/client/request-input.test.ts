@@ -6,12 +6,15 @@
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Client, ScgiClient, createServer, type Server } from '../../lib/index.js';
+import { Client, ScgiClient, createServer, type ParamsInput, type Server } from '../../lib/index.js';
+import { fakeFastCgi, type FakePeer } from './fake-peer.js';
 
 const servers: Server[] = [];
 const clients: { destroy(): void }[] = [];
+const peers: FakePeer[] = [];
 afterEach(async () => {
   for (const c of clients.splice(0)) c.destroy();
+  for (const p of peers.splice(0)) await p.stop();
   for (const s of servers.splice(0)) await new Promise<void>((r) => s.close({ timeout: 50 }, () => r()));
 });
 
@@ -74,5 +77,63 @@ describe('request options', () => {
     expect(err).toBeInstanceOf(RangeError);
     expect(err).toMatchObject({ code: 'ERR_OUT_OF_RANGE', message: expect.stringMatching(/^timeout must be/) });
     expect(client.stats).toEqual({ connections: 0, queued: 0 });
+  });
+});
+
+describe('request params', () => {
+  /** A peer answering with the params it received, as JSON [name, value] pairs. */
+  async function paramsEcho(): Promise<Client> {
+    const peer = await fakeFastCgi((r) => {
+      r.stdout(`Status: 200\r\n\r\n${JSON.stringify(Object.entries(r.params))}`);
+      r.end();
+    });
+    peers.push(peer);
+    const client = new Client({ address: peer.port, multiplex: false, timeout: 2000 });
+    clients.push(client);
+    return client;
+  }
+  const sent = async (client: Client, params: unknown): Promise<unknown> =>
+    JSON.parse(await (await client.request({ params: params as ParamsInput })).text());
+
+  it('takes an object, a Map, an array of pairs and pairs that are any two-element iterable', async () => {
+    const client = await paramsEcho();
+    const want = [['REQUEST_METHOD', 'GET'], ['N', '1']];
+    expect(await sent(client, { REQUEST_METHOD: 'GET', N: 1, SKIPPED: undefined })).toEqual(want);
+    expect(await sent(client, new Map<string, unknown>([['REQUEST_METHOD', 'GET'], ['N', 1]]))).toEqual(want);
+    expect(await sent(client, [['REQUEST_METHOD', 'GET'], ['N', 1], ['SKIPPED', undefined]])).toEqual(want);
+    expect(await sent(client, new Set([new Set(['REQUEST_METHOD', 'GET']), new Map([['N', 1]]).entries().next().value]))).toEqual(want);
+    function* pairs(): Generator<Iterable<unknown>> {
+      yield (function* () { yield 'REQUEST_METHOD'; yield 'GET'; })();
+      yield ['N', 1];
+    }
+    expect(await sent(client, pairs())).toEqual(want);
+  });
+
+  it.each([
+    ['NAME=VALUE strings', ['REQUEST_METHOD=GET', 'SCRIPT_FILENAME=/srv/index.php']],
+    ['a two-char string', ['AB']],
+    ['a pair of one', [['ONLY_A_NAME']]],
+    ['a pair of three', [['A', 'b', 'extra']]],
+    ['an empty pair', [[]]],
+    ['a number', [7]],
+    ['null', [null]],
+    ['an object that is not iterable', [{ name: 'A', value: 'b' }]],
+  ])('refuses %s in place of a [name, value] pair with a TypeError', async (_, params) => {
+    const client = await paramsEcho();
+    const err = await client.request({ params: params as ParamsInput }).then(() => null, (e: Error) => e);
+    expect(err).toBeInstanceOf(TypeError);
+    expect(err!.message).toMatch(/\[name, value\] pair/);
+  });
+
+  it.each([
+    ['=', { 'SCRIPT_FILENAME=/etc/passwd': 'v' }],
+    ['NUL', { 'A\0B': 'w' }],
+    ['NUL, as a pair', [['SCRIPT_FILENAME\0X', 'v']]],
+    ['nothing (empty)', [['', 'v']]],
+  ])('refuses a param name holding %s with a TypeError (RFC 3875, 4.1)', async (_, params) => {
+    const client = await paramsEcho();
+    const err = await client.request({ params: params as ParamsInput }).then(() => null, (e: Error) => e);
+    expect(err).toBeInstanceOf(TypeError);
+    expect(err!.message).toMatch(/param name/);
   });
 });
