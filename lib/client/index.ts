@@ -201,12 +201,14 @@ export class Client extends BaseClient {
 
   /**
    * Asks an application what it allows (GET_VALUES, FastCGI 1.0, 4.1) on a connection of its own.
-   * Default names: FCGI_MAX_CONNS, FCGI_MAX_REQS, FCGI_MPXS_CONNS; default address: the first.
+   * Default names: FCGI_MAX_CONNS, FCGI_MAX_REQS, FCGI_MPXS_CONNS; default address: the first. Bad options
+   * reject (async), as request()'s do.
    */
-  getValues(names: readonly string[] = MANAGEMENT_NAMES, options: { address?: AddressInput; timeout?: number } = {}):
+  async getValues(names: readonly string[] = MANAGEMENT_NAMES, options: { address?: AddressInput; timeout?: number } = {}):
     Promise<Record<string, string>> {
     const address = options.address !== undefined ? parseAddress(options.address) : this.addresses[0];
-    const timeout = options.timeout ?? Math.max(this.probeTimeout, 5000);
+    // As probeTimeout: a positive number, capped to what a timer holds (Infinity is a very long wait, not none).
+    const timeout = timerMs(positive('timeout', options.timeout, Math.max(this.probeTimeout, 5000)));
     return new Promise((resolve, reject) => {
       let settled = false;
       let connected = false;

@@ -10,6 +10,7 @@ import {
   encodeStreamEnd,
 } from '../codec/index.js';
 import { OutputQueue } from '../output.js';
+import { timerMs } from '../options.js';
 import { type Address, formatAddress } from '../client/address.js';
 import { type BodySink, type ClientCall, ClientError } from '../client/call.js';
 import type { PoolConnection, PoolHooks } from '../client/pool.js';
@@ -146,7 +147,10 @@ export class FastCgiClientConnection implements PoolConnection {
     return this.ready && !this.closing && !this.closed && !this.socket.destroyed;
   }
 
-  /** Asks GET_VALUES on this connection (management record, request id 0). */
+  /**
+   * Asks GET_VALUES on this connection (management record, request id 0); the answer is awaited `timeout`
+   * ms, capped to the longest a timer holds (beyond it, Infinity included, Node fires a timer at once).
+   */
   getValues(names: readonly string[] = MANAGEMENT_NAMES, timeout = this.options.probeTimeout): Promise<Record<string, string>> {
     return new Promise((resolve, reject) => {
       if (this.closed) {
@@ -157,7 +161,7 @@ export class FastCgiClientConnection implements PoolConnection {
         const at = this.valueWaiters.indexOf(waiter);
         if (at !== -1) this.valueWaiters.splice(at, 1);
         reject(new ClientError('ERR_CGIWIRE_TIMEOUT', `no GET_VALUES_RESULT from ${this.addressText} within ${timeout} ms`, this.addressText));
-      }, timeout);
+      }, timerMs(timeout));
       const waiter: ValuesWaiter = { resolve, reject, timer };
       this.valueWaiters.push(waiter);
       this.output(encodeGetValues(names));
