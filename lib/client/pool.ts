@@ -110,6 +110,11 @@ export class Pool {
     return this.owner.size;
   }
 
+  /** It takes new calls: neither close() nor destroy() was called. */
+  get accepting(): boolean {
+    return !this.closing;
+  }
+
   /** Takes a call: runs it at once when a connection has room, else queues it. */
   submit(call: ClientCall): void {
     if (this.closing) {

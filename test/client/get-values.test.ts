@@ -61,3 +61,31 @@ describe('getValues timeout', () => {
     expect(await withTimeout(asked, 2000, 'getValues')).toEqual(VALUES);
   });
 });
+describe('getValues and the client\'s life', () => {
+  it.each(['close', 'destroy'] as const)('is refused with ERR_CGIWIRE_CLIENT_CLOSED after %s()', async (how) => {
+    const peer = await valuesPeer(0);
+    const client = clientOf(peer);
+    if (how === 'close') await client.close();
+    else client.destroy();
+    await expect(client.getValues()).rejects.toMatchObject({ code: 'ERR_CGIWIRE_CLIENT_CLOSED' });
+    expect(peer.connections).toHaveLength(0);
+  });
+
+  it('destroy() ends a getValues under way: it fails with ERR_CGIWIRE_CLIENT_CLOSED, its connection closes', async () => {
+    const peer = await valuesPeer(null);
+    const client = clientOf(peer);
+    const values = client.getValues(undefined, { timeout: 60_000 });
+    await until(() => peer.seen.some((r) => r.type === RecordType.GET_VALUES), 2000, 'GET_VALUES sent');
+    client.destroy();
+    await expect(withTimeout(values, 1000, 'getValues settles')).rejects.toMatchObject({ code: 'ERR_CGIWIRE_CLIENT_CLOSED' });
+    await until(() => peer.connections[0].readableEnded || peer.connections[0].destroyed, 2000, 'the connection closes');
+  });
+
+  it('a getValues under way when close() is called may finish', async () => {
+    const client = clientOf(await valuesPeer(100));
+    const values = client.getValues();
+    const closed = client.close();
+    expect(await withTimeout(values, 2000, 'getValues')).toEqual(VALUES);
+    await withTimeout(closed, 2000, 'close');
+  });
+});
