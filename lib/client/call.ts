@@ -32,7 +32,10 @@ export interface RequestOptions {
   /** FastCGI role (default 'responder'). */
   role?: ClientRole;
   signal?: AbortSignal;
-  /** Longest wait for the peer's next bytes while the request runs, in ms (default: the client's). */
+  /**
+   * Longest wait between two steps of the request, in ms (default: the client's): the peer's next bytes, or
+   * the next piece of a streamed body sent.
+   */
   timeout?: number;
   /**
    * How param strings become bytes: 'utf8' (default), or 'latin1' for strings that hold bytes one per char
@@ -458,11 +461,16 @@ export class ClientCall {
           this.carrier?.addressText));
         return;
       }
+      // Sending is a step of the request as much as reading is: the read timeout is the longest wait between
+      // two steps (as nginx's), so an upload that keeps moving is not cut for taking long in all. A peer that
+      // stops reading it stops the chunks, and the timeout runs out.
+      this.timer?.refresh();
       if (!sink.write(bytes)) source.pause();
     };
     const onEnd = (): void => {
       cleanup();
       if (this.state !== State.Running) return;
+      this.timer?.refresh();
       sink.end();
       then?.();
     };

@@ -31,7 +31,10 @@ export interface ClientOptions {
   idleTimeout?: number;
   /** Longest wait for a connection to open (ms; default 5000). */
   connectTimeout?: number;
-  /** Longest wait for the peer's next bytes while a request runs (ms; default 60000; 0 for none). */
+  /**
+   * Longest wait between two steps of a request (ms; default 60000; 0 for none): the peer's next bytes, or the
+   * next piece of a streamed body sent.
+   */
   timeout?: number;
   /** A response header block larger than this fails the request (default 65536). */
   maxHeaderBytes?: number;
