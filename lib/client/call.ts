@@ -312,14 +312,18 @@ export class ClientCall {
       `no answer from ${address} for ${this.timeout} ms`, address)), this.timeout);
   }
 
-  /** The connection lost the call before any answer and the call may go elsewhere: back to queued. */
+  /**
+   * The call goes back to the pool's queue, counted in `retries`: a connection lost it before any answer
+   * and it may go elsewhere, or (still queued) the connection it waited for could not be set up.
+   */
   requeue(): void {
+    if (this.state === State.Done) return;
+    this.retries++;
     if (this.state !== State.Running) return;
     this.stopPumps();
     this.clearTimer();
     this.state = State.Queued;
     this.carrier = null;
-    this.retries++;
   }
 
   // --- the response, fed by the carrier
