@@ -32,7 +32,10 @@ export interface RequestOptions {
   /** FastCGI role (default 'responder'). */
   role?: ClientRole;
   signal?: AbortSignal;
-  /** Longest wait for the peer's next bytes while the request runs, in ms (default: the client's). */
+  /**
+   * Longest wait between two steps of the request, in ms (default: the client's): the peer's next bytes, or
+   * the next piece of a streamed body sent.
+   */
   timeout?: number;
   /**
    * How param strings become bytes: 'utf8' (default), or 'latin1' for strings that hold bytes one per char
@@ -64,6 +67,20 @@ export interface CallLimits {
   timeout: number;
 }
 
+/**
+ * A number option: `fallback` when undefined, else a number >= 0 (> 0 unless `allowZero`); anything else
+ * (a string, NaN, a negative) throws ERR_OUT_OF_RANGE rather than quietly meaning something.
+ */
+export function positive(name: string, value: number | undefined, fallback: number, allowZero = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0 || (!allowZero && value === 0)) {
+    const err = new RangeError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} number; got ${String(value)}`);
+    (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
+    throw err;
+  }
+  return value;
+}
+
 const ROLE_CODES: Record<ClientRole, number> = { responder: 1, authorizer: 2, filter: 3 };
 
 /**
@@ -74,15 +91,21 @@ const ROLE_CODES: Record<ClientRole, number> = { responder: 1, authorizer: 2, fi
 export function normaliseParams(input: ParamsInput, bodyLength: number | null, dataLength: number | null = null): [string, PairPart][] {
   // The usual case (the gateway's list) is an array: read by index, without the iterator protocol.
   const list = (Array.isArray(input) ? input : Symbol.iterator in input ? [...input as Iterable<readonly [string, ParamValue]>]
-    : Object.entries(input as Record<string, ParamValue | undefined>)) as readonly (readonly [unknown, ParamValue | undefined])[];
+    : Object.entries(input as Record<string, ParamValue | undefined>)) as readonly unknown[];
   const pairs: [string, PairPart][] = [];
   let hasLength = false, hasDataLength = false;
   for (let i = 0; i < list.length; i++) {
-    // A pair may be any two-element iterable; arrays, the usual case, are read as they are.
-    const pair = Array.isArray(list[i]) ? list[i] : [...list[i] as Iterable<unknown>] as unknown as readonly [unknown, ParamValue];
-    const name = pair[0], value = pair[1];
+    const pair = pairOf(list[i]);
+    if (pair === null) {
+      throw new TypeError(`params item ${i} is not a [name, value] pair (an iterable of two); got ${describeItem(list[i])}`);
+    }
+    const name = pair[0], value = pair[1] as ParamValue | undefined;
     if (value === undefined) continue;
-    if (typeof name !== 'string' || name === '') throw new TypeError('a param name must be a non-empty string');
+    // RFC 3875, 4.1: a variable name is a token; '=' would end it early in the application's environment
+    // (NAME=VALUE) and NUL would cut it short in C strings, so either makes it read as another name.
+    if (typeof name !== 'string' || name === '' || /[=\0]/.test(name)) {
+      throw new TypeError(`a param name must be a non-empty string without '=' or NUL; got ${describeItem(name)}`);
+    }
     // Checked here, so that request() refuses it: found later, on a connection, it would fail others' requests.
     if (typeof value !== 'string' && typeof value !== 'number' && !(value instanceof Uint8Array)) {
       throw new TypeError(`the value of param ${name} must be a string, a number or bytes`);
@@ -96,12 +119,44 @@ export function normaliseParams(input: ParamsInput, bodyLength: number | null, d
   return pairs;
 }
 
+/**
+ * A string (UTF-8) or bytes as a Buffer, the bytes not copied (a Uint8Array becomes a Buffer view: the
+ * encoders and sockets below take Buffers only); null for anything else.
+ */
+function bodyBytes(chunk: unknown): Buffer | null {
+  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8');
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  return null;
+}
+
+/**
+ * A params item as [name, value]: an array or any other iterable holding exactly two elements; null for
+ * anything else. A string is iterable too, but as characters: 'NAME=VALUE' is no pair.
+ */
+function pairOf(item: unknown): readonly unknown[] | null {
+  // Arrays, the usual case, are read as they are.
+  if (Array.isArray(item)) return item.length === 2 ? item : null;
+  if (item === null || typeof item !== 'object' || !(Symbol.iterator in item)) return null;
+  const pair: unknown[] = [];
+  // A third element is enough to refuse it: an endless iterable is not read to its end.
+  for (const element of item as Iterable<unknown>) if (pair.push(element) > 2) break;
+  return pair.length === 2 ? pair : null;
+}
+
+/** What was given, for messages: a string as itself, an array by its length, else its type. */
+function describeItem(item: unknown): string {
+  if (typeof item === 'string') return JSON.stringify(item);
+  if (Array.isArray(item)) return `an array of ${item.length}`;
+  return item === null ? 'null' : typeof item;
+}
+
 function toBody(input: BodyInput): Buffer | Readable | null {
   if (input === null || input === undefined) return null;
-  if (typeof input === 'string') return Buffer.from(input, 'utf8');
   if (input instanceof Readable) return input;
-  if (input instanceof Uint8Array) return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-  throw new TypeError('a request body must be a Buffer, a Uint8Array, a string or a Readable');
+  const bytes = bodyBytes(input);
+  if (bytes === null) throw new TypeError('a request body must be a Buffer, a Uint8Array, a string or a Readable');
+  return bytes;
 }
 
 const enum State { Queued, Running, Done }
@@ -172,7 +227,8 @@ export class ClientCall {
       throw new TypeError('request options need params: an object or [name, value] pairs');
     }
     const role = options.role ?? 'responder';
-    if (!(role in ROLE_CODES)) throw new TypeError(`unknown role ${JSON.stringify(role)}`);
+    // Own keys only: `in` also finds Object.prototype's names ('toString'), whose values are no role code.
+    if (!Object.hasOwn(ROLE_CODES, role)) throw new TypeError(`unknown role ${JSON.stringify(role)}`);
     this.role = ROLE_CODES[role];
     // FastCGI 1.0, 6.3: an authorizer is sent no request body (none would go out; its CONTENT_LENGTH would lie).
     if (role === 'authorizer' && options.body !== undefined && options.body !== null) {
@@ -187,7 +243,8 @@ export class ClientCall {
     const encoding = options.paramsEncoding ?? 'utf8';
     if (encoding !== 'utf8' && encoding !== 'latin1') throw new TypeError(`paramsEncoding must be 'utf8' or 'latin1'`);
     this.paramsEncoding = encoding;
-    this.timeout = options.timeout === undefined ? limits.timeout : finiteTimerMs(options.timeout);
+    // Checked as the client's own timeout is: the same value means the same here and there.
+    this.timeout = finiteTimerMs(positive('timeout', options.timeout, limits.timeout, true));
     this.promise = new Promise((resolve, reject) => { this.resolve = resolve; this.reject = reject; });
     this.responseBody = new LazyReadable(limits.bodyBufferBytes, () => this.readMore(),
       () => { if (this.state !== State.Done) this.cancelQuietly(); });
@@ -255,14 +312,18 @@ export class ClientCall {
       `no answer from ${address} for ${this.timeout} ms`, address)), this.timeout);
   }
 
-  /** The connection lost the call before any answer and the call may go elsewhere: back to queued. */
+  /**
+   * The call goes back to the pool's queue, counted in `retries`: a connection lost it before any answer
+   * and it may go elsewhere, or (still queued) the connection it waited for could not be set up.
+   */
   requeue(): void {
+    if (this.state === State.Done) return;
+    this.retries++;
     if (this.state !== State.Running) return;
     this.stopPumps();
     this.clearTimer();
     this.state = State.Queued;
     this.carrier = null;
-    this.retries++;
   }
 
   // --- the response, fed by the carrier
@@ -394,13 +455,26 @@ export class ClientCall {
         this.carrier?.addressText, { cause: source.errored ?? undefined }));
       return;
     }
-    const onData = (chunk: Buffer | string): void => {
+    // A stream's chunks may be anything (object mode): only strings and bytes are a body.
+    const onData = (chunk: unknown): void => {
       if (this.state !== State.Running) return;
-      if (!sink.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) source.pause();
+      const bytes = bodyBytes(chunk);
+      if (bytes === null) {
+        this.abort(new ClientError('ERR_CGIWIRE_BODY_FAILED',
+          `the request body stream gave a chunk of type ${typeof chunk}: a body is strings or bytes`,
+          this.carrier?.addressText));
+        return;
+      }
+      // Sending is a step of the request as much as reading is: the read timeout is the longest wait between
+      // two steps (as nginx's), so an upload that keeps moving is not cut for taking long in all. A peer that
+      // stops reading it stops the chunks, and the timeout runs out.
+      this.timer?.refresh();
+      if (!sink.write(bytes)) source.pause();
     };
     const onEnd = (): void => {
       cleanup();
       if (this.state !== State.Running) return;
+      this.timer?.refresh();
       sink.end();
       then?.();
     };

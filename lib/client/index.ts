@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { type Codec, codec as defaultCodec } from '../codec/index.js';
 import { type Address, type AddressInput, parseAddress, parseAddresses, formatAddress } from './address.js';
-import { ClientCall, ClientError, type RequestOptions } from './call.js';
+import { ClientCall, ClientError, positive, type RequestOptions } from './call.js';
 import { Pool, connectCode, type Connector, type PoolHooks } from './pool.js';
 import type { ClientResponse } from './response.js';
 import { FastCgiClientConnection, MANAGEMENT_NAMES, type PeerInfo, peerInfoFrom } from '../fastcgi/client-connection.js';
@@ -31,7 +31,10 @@ export interface ClientOptions {
   idleTimeout?: number;
   /** Longest wait for a connection to open (ms; default 5000). */
   connectTimeout?: number;
-  /** Longest wait for the peer's next bytes while a request runs (ms; default 60000; 0 for none). */
+  /**
+   * Longest wait between two steps of a request (ms; default 60000; 0 for none): the peer's next bytes, or the
+   * next piece of a streamed body sent.
+   */
   timeout?: number;
   /** A response header block larger than this fails the request (default 65536). */
   maxHeaderBytes?: number;
@@ -70,15 +73,8 @@ export interface StderrSource {
   params: ClientCall['params'];
 }
 
-function positive(name: string, value: number | undefined, fallback: number, allowZero = false): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value) || value < 0 || (!allowZero && value === 0)) {
-    const err = new RangeError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} number; got ${String(value)}`);
-    (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
-    throw err;
-  }
-  return value;
-}
+/** What destroy() fails the requests under way with, unless given another error. */
+const destroyedError = (): ClientError => new ClientError('ERR_CGIWIRE_CLIENT_CLOSED', 'the client was destroyed');
 
 /**
  * What both clients share: options, the pool, requests. Events: 'stderr' (chunk, source) for every piece of
@@ -156,7 +152,7 @@ abstract class BaseClient extends EventEmitter {
   }
 
   /** Fails every request under way or waiting, and closes every connection now. */
-  destroy(err: Error = new ClientError('ERR_CGIWIRE_CLIENT_CLOSED', 'the client was destroyed')): void {
+  destroy(err: Error = destroyedError()): void {
     this.pool.destroy(err);
   }
 }
@@ -169,6 +165,8 @@ export class Client extends BaseClient {
   private readonly pipeline: number;
   /** What each address said of itself (GET_VALUES), by address text. */
   private readonly peers = new Map<string, PeerInfo>();
+  /** How to end each getValues() under way (its connection is outside the pool): destroy() ends them too. */
+  private readonly valueQueries = new Set<(err: Error) => void>();
 
   constructor(options: FastCgiClientOptions) {
     super(options);
@@ -209,36 +207,49 @@ export class Client extends BaseClient {
     };
   }
 
+  /** Also ends the getValues() calls under way, with the same error. */
+  override destroy(err: Error = destroyedError()): void {
+    for (const end of this.valueQueries) end(err);
+    super.destroy(err);
+  }
+
   /**
    * Asks an application what it allows (GET_VALUES, FastCGI 1.0, 4.1) on a connection of its own.
-   * Default names: FCGI_MAX_CONNS, FCGI_MAX_REQS, FCGI_MPXS_CONNS; default address: the first.
+   * Default names: FCGI_MAX_CONNS, FCGI_MAX_REQS, FCGI_MPXS_CONNS; default address: the first. Bad options
+   * reject (async), as request()'s do; so does a client closed or destroyed (ERR_CGIWIRE_CLIENT_CLOSED).
    */
-  getValues(names: readonly string[] = MANAGEMENT_NAMES, options: { address?: AddressInput; timeout?: number } = {}):
+  async getValues(names: readonly string[] = MANAGEMENT_NAMES, options: { address?: AddressInput; timeout?: number } = {}):
     Promise<Record<string, string>> {
+    if (!this.pool.accepting) throw new ClientError('ERR_CGIWIRE_CLIENT_CLOSED', 'the client is closed');
     const address = options.address !== undefined ? parseAddress(options.address) : this.addresses[0];
-    const timeout = options.timeout ?? Math.max(this.probeTimeout, 5000);
+    // As probeTimeout: a positive number, capped to what a timer holds (Infinity is a very long wait, not none).
+    const timeout = timerMs(positive('timeout', options.timeout, Math.max(this.probeTimeout, 5000)));
     return new Promise((resolve, reject) => {
-      let settled = false;
       let connected = false;
+      /** Settles the query, once: with the answer, or a failure (its connection's, or destroy()'s); closes the connection. */
+      const finish = (err: Error | null, values?: Record<string, string>): void => {
+        if (!this.valueQueries.delete(finish)) return;
+        conn.destroy(err ?? undefined);
+        if (err !== null) {
+          reject(err);
+          return;
+        }
+        if (names === MANAGEMENT_NAMES) this.peers.set(formatAddress(address), peerInfoFrom(values!));
+        resolve(values!);
+      };
+      this.valueQueries.add(finish);
       const conn: FastCgiClientConnection = new FastCgiClientConnection(address, {
         ready: () => {
           connected = true;
-          conn.getValues(names, timeout).then((values) => {
-            settled = true;
-            if (names === MANAGEMENT_NAMES) this.peers.set(formatAddress(address), peerInfoFrom(values));
-            resolve(values);
-          }, (err: Error) => { settled = true; reject(err); }).finally(() => conn.destroy());
+          conn.getValues(names, timeout).then((values) => finish(null, values), finish);
         },
         free: () => {},
         requeue: () => {},
         closed: (_c, err) => {
-          if (settled) return;
           const text = formatAddress(address);
-          if (!connected && err !== null) {
-            reject(new ClientError(connectCode(err), `cannot connect to ${text}: ${err.message}`, text, { cause: err }));
-          } else {
-            reject(err ?? new ClientError('ERR_CGIWIRE_CONNECTION_CLOSED', `${text} closed the connection`, text));
-          }
+          finish(!connected && err !== null
+            ? new ClientError(connectCode(err), `cannot connect to ${text}: ${err.message}`, text, { cause: err })
+            : err ?? new ClientError('ERR_CGIWIRE_CONNECTION_CLOSED', `${text} closed the connection`, text));
         },
       }, {
         codec: this.codec, connectTimeout: this.connectTimeout, idleTimeout: this.idleTimeout,

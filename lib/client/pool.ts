@@ -35,7 +35,11 @@ export interface PoolHooks {
   free(conn: PoolConnection): void;
   /** A call the connection lost before any answer, which may run elsewhere. */
   requeue(call: ClientCall, conn: PoolConnection): void;
-  /** The connection is gone; `err` when it failed (a connect error, a reset, a protocol fault). */
+  /**
+   * The connection is gone; `err` when it failed (a connect error, a reset, a protocol fault). Null before
+   * it was ready: it connected, and the peer hung up on its set-up (FastCGI: on the GET_VALUES probe); a
+   * fresh connection to that address is set up without what the peer refused.
+   */
   closed(conn: PoolConnection, err: Error | null): void;
 }
 
@@ -108,6 +112,11 @@ export class Pool {
 
   get connectionCount(): number {
     return this.owner.size;
+  }
+
+  /** It takes new calls: neither close() nor destroy() was called. */
+  get accepting(): boolean {
+    return !this.closing;
   }
 
   /** Takes a call: runs it at once when a connection has room, else queues it. */
@@ -313,18 +322,25 @@ export class Pool {
     this.owner.delete(conn);
     b.connections.delete(conn);
     if (!this.readySet.delete(conn)) {
-      // It never became ready: a failed connect (or a peer that hung up during set-up).
+      // It never became ready: a failed connect, or a peer that hung up during set-up (err null). Either way
+      // the address is passed over for retryDelay while another is up.
       b.opening = Math.max(0, b.opening - 1);
       const reason = err ?? new ClientError('ERR_CGIWIRE_CONNECTION_CLOSED', 'the peer closed the connection during set-up', b.text);
       b.lastError = reason;
       b.known = false;
       b.downUntil = Date.now() + this.options.retryDelay;
-      // A call was waiting for this connection: it fails with the reason unless another backend can take it,
-      // or this one still has a connection that works (an extra one the peer did not take).
+      // A call was waiting for this connection. After a hang-up during set-up it goes back to the queue (a
+      // fresh connection is set up another way: it opens here when no other address is up); counted as a
+      // retry, which bounds a peer that hangs up every time. After a failed connect it fails with the reason
+      // unless another backend can take it, or this one still has a connection that works (an extra one the
+      // peer did not take).
       const others = this.backends.some((x) => x !== b && x.downUntil <= Date.now());
       const working = [...b.connections].some((c) => c.usable);
       if (working) b.downUntil = 0;
-      if (!others && !working) {
+      if (err === null) {
+        const call = this.queue.shift();
+        if (call !== undefined) this.requeue(call);
+      } else if (!others && !working) {
         const call = this.queue.shift();
         call?.fail(new ClientError(connectCode(reason), `cannot connect to ${b.text}: ${reason.message}`, b.text, { cause: reason }));
       }

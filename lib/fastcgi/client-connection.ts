@@ -9,7 +9,9 @@ import {
   type Codec, RecordType, encodeAbortRequest, encodeGetValues, encodeRequestStart, encodeStream,
   encodeStreamEnd,
 } from '../codec/index.js';
+import { CgiwireError } from '../errors.js';
 import { OutputQueue } from '../output.js';
+import { timerMs } from '../options.js';
 import { type Address, formatAddress } from '../client/address.js';
 import { type BodySink, type ClientCall, ClientError } from '../client/call.js';
 import type { PoolConnection, PoolHooks } from '../client/pool.js';
@@ -46,6 +48,9 @@ export interface FastCgiConnectionOptions {
    */
   pipeline: number;
 }
+
+/** What is assumed of a peer that does not answer GET_VALUES. */
+const NO_MULTIPLEXING: PeerInfo = Object.freeze({ multiplexes: false, maxRequests: null, maxConnections: null });
 
 /** The variables a client asks about (FastCGI 1.0, 4.1). */
 export const MANAGEMENT_NAMES = ['FCGI_MAX_CONNS', 'FCGI_MAX_REQS', 'FCGI_MPXS_CONNS'];
@@ -89,6 +94,8 @@ export class FastCgiClientConnection implements PoolConnection {
   private readonly holding = new Set<ClientCall>();
   private readonly valueWaiters: ValuesWaiter[] = [];
   private multiplexed = false;
+  /** Connected and asking GET_VALUES, not yet set up. */
+  private probing = false;
   private ready = false;
   private closing = false;
   private closeTimer: NodeJS.Timeout | null = null;
@@ -146,7 +153,10 @@ export class FastCgiClientConnection implements PoolConnection {
     return this.ready && !this.closing && !this.closed && !this.socket.destroyed;
   }
 
-  /** Asks GET_VALUES on this connection (management record, request id 0). */
+  /**
+   * Asks GET_VALUES on this connection (management record, request id 0); the answer is awaited `timeout`
+   * ms, capped to the longest a timer holds (beyond it, Infinity included, Node fires a timer at once).
+   */
   getValues(names: readonly string[] = MANAGEMENT_NAMES, timeout = this.options.probeTimeout): Promise<Record<string, string>> {
     return new Promise((resolve, reject) => {
       if (this.closed) {
@@ -157,7 +167,7 @@ export class FastCgiClientConnection implements PoolConnection {
         const at = this.valueWaiters.indexOf(waiter);
         if (at !== -1) this.valueWaiters.splice(at, 1);
         reject(new ClientError('ERR_CGIWIRE_TIMEOUT', `no GET_VALUES_RESULT from ${this.addressText} within ${timeout} ms`, this.addressText));
-      }, timeout);
+      }, timerMs(timeout));
       const waiter: ValuesWaiter = { resolve, reject, timer };
       this.valueWaiters.push(waiter);
       this.output(encodeGetValues(names));
@@ -293,16 +303,15 @@ export class FastCgiClientConnection implements PoolConnection {
 
   private async probe(): Promise<void> {
     let info: PeerInfo;
+    this.probing = true;
     try {
       info = peerInfoFrom(await this.getValues(MANAGEMENT_NAMES, this.options.probeTimeout));
     } catch {
-      info = { multiplexes: false, maxRequests: null, maxConnections: null };
-      if (this.closed) {
-        // It hung up on GET_VALUES: the pool learns of the close; the next connection does not ask again.
-        this.options.onPeerInfo(info);
-        return;
-      }
+      // No answer in time, or one it does not know (UNKNOWN_TYPE): a peer that does not multiplex. A hang-up
+      // is onClose's to report.
+      info = NO_MULTIPLEXING;
     }
+    this.probing = false;
     if (this.closed) return;
     this.probed = true;
     this.options.onPeerInfo(info);
@@ -470,6 +479,12 @@ export class FastCgiClientConnection implements PoolConnection {
     if (this.closed) return;
     this.closed = true;
     const err = this.closeError();
+    // The peer hung up on GET_VALUES (its close or reset, not this side giving up): some applications take a
+    // management record for a fatal fault. It is a peer that does not multiplex, told before the pool hears
+    // of the close so that the next connection does not ask again; and the close is no failure of the
+    // address (null): the call waiting for this connection goes out on that next one.
+    const hungUpOnProbe = this.probing && !(this.error instanceof CgiwireError);
+    if (hungUpOnProbe) this.options.onPeerInfo(NO_MULTIPLEXING);
     for (const w of this.valueWaiters.splice(0)) {
       clearTimeout(w.timer);
       w.reject(err);
@@ -488,6 +503,6 @@ export class FastCgiClientConnection implements PoolConnection {
         this.hooks.requeue(call, this);
       } else call.fail(err);
     }
-    this.hooks.closed(this, this.error !== null || !this.ready ? err : null);
+    this.hooks.closed(this, !hungUpOnProbe && (this.error !== null || !this.ready) ? err : null);
   }
 }
