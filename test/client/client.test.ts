@@ -3,7 +3,7 @@
  * requests and bodies both ways, multiplexing and pooling, abort and timeouts, limits, lost connections,
  * restarts, balancing, roles. Every test runs on both codecs.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
@@ -11,18 +11,11 @@ import {
   Client, ScgiClient, ClientError, createCodec, createServer, encodeGetValuesResult, type CgiRequest, type CgiResponse, type Codec,
   type Server, type ServerOptions, allow,
 } from '../../lib/index.js';
+import { stopAfterEach } from './started.js';
 import { fakeFastCgi, type FakePeer, type FakeRequest } from './fake-peer.js';
 import { sleep, until, withTimeout } from '../helpers/fcgi-client.js';
 
-const servers: Server[] = [];
-const clients: { destroy(): void }[] = [];
-const peers: FakePeer[] = [];
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  for (const p of peers.splice(0)) await p.stop();
-  await Promise.all(servers.splice(0).map((s) => new Promise<void>((r) => (s.listening ? s.close({ timeout: 50 }, () => r()) : r()))));
-});
+const { servers, clients, peers } = stopAfterEach();
 
 type Handler = (req: CgiRequest, res: CgiResponse) => unknown;
 

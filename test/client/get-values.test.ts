@@ -3,18 +3,14 @@
  * client's life: refused once the client is closed, ended when the client is destroyed.
  */
 import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client, codec, encodeGetValuesResult, parseAddress, RecordType } from '../../lib/index.js';
 import { FastCgiClientConnection } from '../../lib/fastcgi/client-connection.js';
+import { stopAfterEach } from './started.js';
 import { fakeFastCgi, type FakePeer } from './fake-peer.js';
 import { until, withTimeout } from '../helpers/fcgi-client.js';
 
-const clients: Client[] = [];
-const peers: FakePeer[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  for (const p of peers.splice(0)) await p.stop();
-});
+const { clients, peers } = stopAfterEach();
 
 const VALUES = { FCGI_MAX_CONNS: '10', FCGI_MAX_REQS: '10', FCGI_MPXS_CONNS: '0' };
 

@@ -5,18 +5,12 @@
  */
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Client, ScgiClient, createServer, type ParamsInput, type Server } from '../../lib/index.js';
-import { fakeFastCgi, type FakePeer } from './fake-peer.js';
+import { describe, expect, it } from 'vitest';
+import { Client, ScgiClient, createServer, type ParamsInput } from '../../lib/index.js';
+import { stopAfterEach } from './started.js';
+import { fakeFastCgi } from './fake-peer.js';
 
-const servers: Server[] = [];
-const clients: { destroy(): void }[] = [];
-const peers: FakePeer[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  for (const p of peers.splice(0)) await p.stop();
-  for (const s of servers.splice(0)) await new Promise<void>((r) => s.close({ timeout: 50 }, () => r()));
-});
+const { servers, clients, peers } = stopAfterEach();
 
 /** An application answering with the body bytes it read, as hex. */
 async function bodyEcho(protocol: 'fastcgi' | 'scgi'): Promise<number> {

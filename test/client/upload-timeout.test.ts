@@ -4,19 +4,13 @@
  */
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { afterEach, expect, it } from 'vitest';
-import { Client, createServer, type Server } from '../../lib/index.js';
-import { fakeFastCgi, type FakePeer } from './fake-peer.js';
+import { expect, it } from 'vitest';
+import { Client, createServer } from '../../lib/index.js';
+import { stopAfterEach } from './started.js';
+import { fakeFastCgi } from './fake-peer.js';
 import { withTimeout } from '../helpers/fcgi-client.js';
 
-const servers: Server[] = [];
-const clients: Client[] = [];
-const peers: FakePeer[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  for (const p of peers.splice(0)) await p.stop();
-  for (const s of servers.splice(0)) await new Promise<void>((r) => s.close({ timeout: 50 }, () => r()));
-});
+const { servers, clients, peers } = stopAfterEach();
 
 /** A body of `count` chunks, one every `every` ms. */
 function slowBody(count: number, every: number): Readable {

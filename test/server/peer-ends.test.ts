@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createServer, encodeScgiHeader, type Server } from '../../lib/index.js';
-import { begin, FcgiClient, params, cgiParams, parseCgi, PS, request, sleep, stdin, until, withTimeout } from '../helpers/fcgi-client.js';
+import { begin, params, cgiParams, parseCgi, request, sleep, stdin, until, withTimeout } from '../helpers/fcgi-client.js';
 import { startRouted, stopAll } from './setup.js';
 
 afterEach(stopAll);
