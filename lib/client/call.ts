@@ -101,11 +101,7 @@ export function normaliseParams(input: ParamsInput, bodyLength: number | null, d
     }
     const name = pair[0], value = pair[1] as ParamValue | undefined;
     if (value === undefined) continue;
-    // RFC 3875, 4.1: a variable name is a token; '=' would end it early in the application's environment
-    // (NAME=VALUE) and NUL would cut it short in C strings, so either makes it read as another name.
-    if (typeof name !== 'string' || name === '' || /[=\0]/.test(name)) {
-      throw new TypeError(`a param name must be a non-empty string without '=' or NUL; got ${describeItem(name)}`);
-    }
+    checkParamName(name);
     // Checked here, so that request() refuses it: found later, on a connection, it would fail others' requests.
     if (typeof value !== 'string' && typeof value !== 'number' && !(value instanceof Uint8Array)) {
       throw new TypeError(`the value of param ${name} must be a string, a number or bytes`);
@@ -117,6 +113,22 @@ export function normaliseParams(input: ParamsInput, bodyLength: number | null, d
   if (!hasLength && bodyLength !== null && bodyLength > 0) pairs.push(['CONTENT_LENGTH', String(bodyLength)]);
   if (!hasDataLength && dataLength !== null) pairs.push(['FCGI_DATA_LENGTH', String(dataLength)]);
   return pairs;
+}
+
+/** Names found valid before: the same few dozen come with every request (bounded, as names may come from the wire). */
+const validNames = new Set<string>();
+
+/**
+ * RFC 3875, 4.1: a variable name is a token; '=' would end it early in the application's environment
+ * (NAME=VALUE) and NUL would cut it short in C strings, so either makes it read as another name.
+ */
+function checkParamName(name: unknown): asserts name is string {
+  if (typeof name === 'string' && validNames.has(name)) return;
+  if (typeof name !== 'string' || name === '' || /[=\0]/.test(name)) {
+    throw new TypeError(`a param name must be a non-empty string without '=' or NUL; got ${describeItem(name)}`);
+  }
+  if (validNames.size >= 1024) validNames.clear();
+  validNames.add(name);
 }
 
 /**
