@@ -131,7 +131,13 @@ export class Server extends EventEmitter {
     const go = (): void => {
       // An abstract socket (a name starting with NUL) has no file, so no mode.
       if (target.mode !== undefined && !path.startsWith('\0')) this.socketMode = { path, mode: target.mode };
-      this.net.listen({ path, backlog: target.backlog });
+      try {
+        this.net.listen({ path, backlog: target.backlog });
+      } catch (err) {
+        // Listening already (another listen() while the path was checked): an error, as net.Server's throw.
+        this.socketMode = null;
+        this.emit('error', err);
+      }
     };
     if (cluster.isWorker) return go();
     const id = ++this.listens;
@@ -171,29 +177,31 @@ export class Server extends EventEmitter {
     this.closing = true;
     let error: Error | undefined;
     if (done) this.once('close', () => done(error));
+    let timer: NodeJS.Timeout | null = null;
     const closed = (err?: Error): void => {
       error = err;
+      if (timer !== null) clearTimeout(timer);
       // Once closed the server may listen again, as net.Server can.
       this.closing = false;
       // After what the aborted requests emit (their 'error' and 'close' come in process.nextTick).
       setImmediate(() => this.emit('close'));
     };
     if (this.pendingListen !== null) {
-      // A listen still checking its socket path is called off: the server never listens.
+      // A listen still checking its socket path is called off: the server never listens, and no connection
+      // of this listen is there to wait for.
       this.pendingListen = null;
       closed();
-    } else {
-      // Not listening: ERR_SERVER_NOT_RUNNING to the callback, as net.Server gives.
-      this.net.close((err) => closed(err ?? undefined));
+      return this;
     }
+    // Not listening: ERR_SERVER_NOT_RUNNING to the callback, as net.Server gives.
+    this.net.close((err) => closed(err ?? undefined));
     for (const c of this.connections) c.drainAndClose();
-    const timer = setTimeout(() => {
+    timer = setTimeout(() => {
       const err = Object.assign(new Error('the server closed before the request finished'), { code: 'ERR_SERVER_CLOSED' });
       // Aborted before the sockets close, so every request is aborted by the time 'close' is emitted.
       for (const c of this.connections) c.destroy(err);
     }, timerMs(opts.timeout ?? this.closeTimeout));
     timer.unref();
-    this.net.once('close', () => clearTimeout(timer));
     return this;
   }
 

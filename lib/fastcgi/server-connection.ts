@@ -407,7 +407,12 @@ export class FastCgiServerConnection {
   private updateReading(): void {
     if (this.socket.destroyed) return;
     if (this.holding.size > 0 || this.outputBlocked) this.socket.pause();
-    else this.socket.resume();
+    else if (this.socket.isPaused()) {
+      this.socket.resume();
+      // The idle timer restarts with reading: one that ran out while this side held reading did nothing,
+      // and a net.Socket's timer does not run again until there is traffic.
+      this.socket.setTimeout(this.server.options.idleTimeout);
+    }
   }
 
   /** Answers a request the application never sees, or stops one it sees, with an HTTP status. */

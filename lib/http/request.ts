@@ -40,19 +40,22 @@ const SIGNAL: PropertyDescriptor = {
  * header count that only node's parser sets.
  */
 const HEADERS_DISTINCT: PropertyDescriptor = {
-  configurable: true, enumerable: true,
+  // Not enumerable: node's is a prototype getter, not one of a request's own keys.
+  configurable: true, enumerable: false,
   get(this: IncomingMessage) {
     const raw = this.rawHeaders;
     const out: Record<string, string[]> = {};
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = raw[i].toLowerCase();
-      (out[name] ??= []).push(raw[i + 1]);
+      // Own keys only: a header may be named like an Object.prototype member (Constructor: x).
+      if (Object.hasOwn(out, name)) out[name].push(raw[i + 1]);
+      else out[name] = [raw[i + 1]];
     }
-    Object.defineProperty(this, 'headersDistinct', { value: out, writable: true, configurable: true, enumerable: true });
+    Object.defineProperty(this, 'headersDistinct', { value: out, writable: true, configurable: true, enumerable: false });
     return out;
   },
   set(this: IncomingMessage, value: unknown) {
-    Object.defineProperty(this, 'headersDistinct', { value, writable: true, configurable: true, enumerable: true });
+    Object.defineProperty(this, 'headersDistinct', { value, writable: true, configurable: true, enumerable: false });
   },
 };
 const OWN_ACCESSORS: PropertyDescriptorMap = { signal: SIGNAL, headersDistinct: HEADERS_DISTINCT };

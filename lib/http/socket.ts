@@ -72,7 +72,7 @@ export class ExchangeSocket extends EventEmitter {
   /** The request read through this socket (node:http gives it 'timeout' too, and ends it with a cut response). */
   request: (EventEmitter & { complete: boolean; destroyed: boolean; destroy(err?: Error): unknown }) | null = null;
   /** The response written through this socket. */
-  response: { headersSent: boolean } | null = null;
+  response: { statusCode: number } | null = null;
 
   constructor(private readonly exchange: Exchange, addresses: SocketAddresses, bodyBufferBytes: number) {
     super();
@@ -208,11 +208,12 @@ export class ExchangeSocket extends EventEmitter {
     this.handed = [];
     this.unconfirmed = 0;
     process.nextTick(() => {
+      // The request first, as node:http's: in the response's 'close', req is already aborted and destroyed.
+      const req = this.request;
+      if (cut && req !== null && !req.destroyed) req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
       for (const f of cbs) f(err ?? null);
       if (err && this.listenerCount('error') > 0) this.emit('error', err);
       this.emit('close', err !== undefined);
-      const req = this.request;
-      if (cut && req !== null && !req.destroyed) req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
     });
     return this;
   }
@@ -290,11 +291,13 @@ export class ExchangeSocket extends EventEmitter {
   }
 
   /**
-   * "HTTP/1.1 1xx ..." written before the response's own head (res.headersSent still false): an interim
-   * response (100 Continue, 102 Processing, 103 Early Hints). A 1xx given to writeHead is a final status.
+   * "HTTP/1.1 1xx ..." while the response's own status is not 1xx: an interim response (100 Continue, 102
+   * Processing, 103 Early Hints, before or after writeHead). A 1xx given to writeHead is a final status.
    */
   private isInterim(text: string): boolean {
-    return /^HTTP\/\d\.\d 1\d\d\b/.test(text) && this.response?.headersSent !== true;
+    if (!/^HTTP\/\d\.\d 1\d\d\b/.test(text)) return false;
+    const status = this.response?.statusCode;
+    return status === undefined || status < 100 || status > 199;
   }
 
   private body(chunk: Buffer): boolean {

@@ -140,6 +140,8 @@ export class ScgiServerConnection implements ResponseSink {
     if (this.holding) {
       this.holding = false;
       this.socket.resume();
+      // The idle timer restarts with reading (see the FastCGI connection's updateReading).
+      this.socket.setTimeout(this.server.options.idleTimeout);
     }
   }
 

@@ -41,6 +41,11 @@ function listening(server: Server, ...args: unknown[]): Promise<void> {
   }), 2000, 'listen');
 }
 
+/** A socket file nobody listens on any more (its process exited), so listen(path) checks it asynchronously. */
+function staleSocketFile(path: string): void {
+  execFileSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => process.exit(0))`]);
+}
+
 function serve(options: Parameters<typeof createServer>[0] = {}): Server {
   const s = createServer(options, echo);
   servers.push(s);
@@ -431,6 +436,37 @@ describe('listen() and close() in every order and form', () => {
     // It can listen again afterwards.
     await listening(server, path);
     expect((await get(path)).status).toBe(200);
+  });
+
+  it("close() during a pending listen(path) leaves no timer behind to cut the next listen's requests", async () => {
+    const path = join(tempDir(), 'stale.sock');
+    staleSocketFile(path);
+    const release = 400;
+    const server = createServer({}, async (_req, res) => { await sleep(release); res.end('slow ok'); });
+    servers.push(server);
+    server.closeTimeout = 150;
+    server.listen(path);
+    server.close();
+    await sleep(50);
+    await listening(server, path);
+    const c = await FcgiClient.connect(path);
+    c.send(request(1));
+    const res = await c.response(1, 3000);
+    expect(parseCgi(res.stdout).body.toString()).toBe('slow ok');
+    c.destroy();
+  });
+
+  it('a second listen() while a unix path is still being checked is an error event, not a crash', async () => {
+    const path = join(tempDir(), 'twice.sock');
+    staleSocketFile(path);
+    const server = serve();
+    const errors: NodeJS.ErrnoException[] = [];
+    server.on('error', (e) => errors.push(e));
+    server.listen(path);
+    server.listen(0, '127.0.0.1');
+    await until(() => server.listening, 2000, 'the first listen to win');
+    await sleep(100);
+    expect(errors.map((e) => e.code)).toEqual(['ERR_SERVER_ALREADY_LISTEN']);
   });
 
   it('listen(handle): a net.Server given as the handle is served on its own port', async () => {

@@ -96,6 +96,17 @@ describe('SCGI: the peer ends its side, stalls, or the response is cut', () => {
     expect(parseCgi(p.got()).body.toString()).toBe('read late');
   });
 
+  it('a body that stops coming while the handler held it unread still gets 408 once the handler reads', async () => {
+    const r = await startRouted({ protocol: 'scgi', idleTimeout: 200, bodyBufferBytes: 1024 }, {
+      '/up': (req, res) => { setTimeout(() => { req.resume(); req.on('end', () => res.end('never')); }, 300); },
+    });
+    const p = scgiPeer({ port: r.port });
+    p.socket.write(Buffer.concat([encodeScgiHeader(100_000, POST('/up')), Buffer.alloc(8000, 1)]));
+    await withTimeout(p.ended, 3000, 'the refusal');
+    expect(parseCgi(p.got()).status).toBe(408);
+    expect(r.server.activeRequests).toBe(0);
+  });
+
   it('over a unix socket, a response cut from a timer closes the connection (no reset there) and the server goes on', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cgiwire-ends-'));
     dirs.push(dir);
@@ -157,6 +168,17 @@ describe('FastCGI: the peer ends its side or stalls', () => {
     // The connection stays usable for the next request.
     c.send(request(2, { uri: '/other', body: 'ok' }));
     expect(parseCgi((await c.response(2)).stdout).status).toBe(200);
+  });
+
+  it('a body that stops coming while the handler held it unread still gets 408 once the handler reads', async () => {
+    const r = await startRouted({ idleTimeout: 200, bodyBufferBytes: 1024 }, {
+      '/up': (req, res) => { setTimeout(() => { req.resume(); req.on('end', () => res.end('never')); }, 300); },
+    });
+    const c = await r.client();
+    c.send(begin(1), params(1, cgiParams('/up', { CONTENT_LENGTH: '100000' }, 'POST')), stdin(1, Buffer.alloc(8000, 1), false, 1000));
+    const res = await c.response(1, 3000);
+    expect(parseCgi(res.stdout).status).toBe(408);
+    expect(r.server.activeRequests).toBe(0);
   });
 
   it('a request whose params stop coming is refused the same way (before paramsTimeout when idleTimeout is shorter)', async () => {

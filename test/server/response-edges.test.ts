@@ -84,6 +84,21 @@ describe('the request ends with a cut response, as with node:http', () => {
     expect(events).toEqual(['aborted', 'error ECONNRESET aborted', 'close']);
   });
 
+  it("in res 'close' after a cut, req is already aborted and destroyed (node:http's order)", async () => {
+    let seen: { aborted: boolean; destroyed: boolean } | undefined;
+    const r = await startRouted({}, {
+      '/cut': (req, res) => {
+        res.on('close', () => { seen = { aborted: req.aborted, destroyed: req.destroyed }; });
+        res.write('partial');
+        setTimeout(() => res.destroy(), 10);
+      },
+    });
+    const c = await r.client();
+    c.send(request(1, { uri: '/cut' }));
+    await until(() => seen !== undefined, 2000, "res 'close'");
+    expect(seen).toEqual({ aborted: true, destroyed: true });
+  });
+
   it("a socket timeout with nobody listening cuts the response and closes req", async () => {
     const events: string[] = [];
     const r = await startRouted({}, {
@@ -131,6 +146,17 @@ describe('the request and its socket', () => {
     expect(distinct).toEqual({ 'x-multi': ['a', 'b'], host: ['h'], 'content-type': ['text/plain'] });
   });
 
+  it('req.headersDistinct takes header names that are Object.prototype names, and is not an own enumerable key', async () => {
+    let distinct: unknown;
+    let keys: string[] = [];
+    const r = await startRouted({}, { '/d': (req, res) => { keys = Object.keys(req); distinct = req.headersDistinct; res.end(); } });
+    const c = await r.client();
+    c.send(request(1, { params: [['REQUEST_METHOD', 'GET'], ['REQUEST_URI', '/d'], ['HTTP_CONSTRUCTOR', 'c'], ['HTTP_TOSTRING', 't']] }));
+    await c.response(1);
+    expect(distinct).toEqual({ constructor: ['c'], tostring: ['t'] });
+    expect(keys).not.toContain('headersDistinct');
+  });
+
   it("req.socket has net.Socket's state fields: pending, connecting, readyState, bytesRead; res.writableCorked is a number", async () => {
     let seen: Record<string, unknown> = {};
     const r = await startRouted({}, {
@@ -155,6 +181,19 @@ describe('a final 1xx status', () => {
     const r = await startRouted({}, { '/upgrade': (_req, res) => { res.writeHead(101, { Upgrade: 'websocket' }); res.end(); } });
     const a = await answer(r, '/upgrade');
     expect(a.status).toBe(500);
+  });
+
+  it('writeEarlyHints after writeHead(200) stays interim: the 200 goes out, not a 500', async () => {
+    const r = await startRouted({}, {
+      '/late-hints': (_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'text/plain' });
+        res.writeEarlyHints({ link: '</a.css>; rel=preload' });
+        res.end('hello');
+      },
+    });
+    const a = await answer(r, '/late-hints');
+    expect(a.status).toBe(200);
+    expect(a.body.toString()).toBe('hello');
   });
 
   it('writeContinue and writeEarlyHints stay interim: dropped, and the final response follows', async () => {
