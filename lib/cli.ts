@@ -476,6 +476,14 @@ async function servePrimary(config: ServeConfig, argv: string[], io: CliIo): Pro
     let served = 0;
     let safety: NodeJS.Timeout | null = null;
 
+    /**
+     * Asks a worker to drain. One the same signal already ended (Ctrl-C and systemd signal the whole group)
+     * fails the send with EPIPE: a callback takes that error, which would otherwise end the primary; the
+     * worker's 'exit' follows.
+     */
+    const tellDrain = (w: Worker): void => {
+      if (w.isConnected()) w.send({ cgiwire: 'drain' }, () => {});
+    };
     const fork = (): Worker => {
       const w = cluster.fork({ CGIWIRE_CLUSTER_WORKER: '1' });
       state.set(w.id, { listened: false, recycled: false });
@@ -495,7 +503,7 @@ async function servePrimary(config: ServeConfig, argv: string[], io: CliIo): Pro
       exitCode = Math.max(exitCode, code);
       if (draining) return;
       draining = true;
-      for (const w of Object.values(cluster.workers ?? {})) w?.send({ cgiwire: 'drain' });
+      for (const w of Object.values(cluster.workers ?? {})) if (w !== undefined) tellDrain(w);
       safety = setTimeout(() => {
         io.stderr.write('cgiwire: workers still running after the drain timeout: killing them\n');
         exitCode = 1;
@@ -520,7 +528,7 @@ async function servePrimary(config: ServeConfig, argv: string[], io: CliIo): Pro
         // A worker still loading when the drain began had no handler for the 'drain' sent then, and lost
         // it: tell it again now that it listens (drain() in the worker is idempotent).
         if (draining) {
-          worker.send({ cgiwire: 'drain' });
+          tellDrain(worker);
           return;
         }
         s.listened = true;

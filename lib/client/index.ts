@@ -202,7 +202,8 @@ export class Client extends BaseClient {
         if (err !== null && !conn.usable && conn.active === 0) this.peers.delete(key);
         hooks.closed(conn, err);
         // The last connection gone: the next one asks again (the peer may have restarted with other limits).
-        if (this.pool.connectionsTo(key) === 0) this.peers.delete(key);
+        // Not after a hang-up on GET_VALUES (err null): that taught what the next connection must not ask.
+        if (err !== null && this.pool.connectionsTo(key) === 0) this.peers.delete(key);
       },
     };
   }

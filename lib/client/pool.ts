@@ -64,6 +64,9 @@ class Backend {
   /** A connection to it became ready since it was last found down: the pool may open several at once. */
   known = false;
   downUntil = 0;
+  /** Passed over only because the peer hung up during set-up: it is no connect failure, and still counts as up
+   * when deciding whether a call waiting on another address has anywhere else to go. */
+  hungUpOnSetUp = false;
   lastError: Error | null = null;
   /** At most this many connections: maxConnectionsPerAddress, or fewer when the peer said so. */
   maxConnections: number;
@@ -329,12 +332,13 @@ export class Pool {
       b.lastError = reason;
       b.known = false;
       b.downUntil = Date.now() + this.options.retryDelay;
+      b.hungUpOnSetUp = err === null;
       // A call was waiting for this connection. After a hang-up during set-up it goes back to the queue (a
       // fresh connection is set up another way: it opens here when no other address is up); counted as a
       // retry, which bounds a peer that hangs up every time. After a failed connect it fails with the reason
       // unless another backend can take it, or this one still has a connection that works (an extra one the
       // peer did not take).
-      const others = this.backends.some((x) => x !== b && x.downUntil <= Date.now());
+      const others = this.backends.some((x) => x !== b && (x.downUntil <= Date.now() || x.hungUpOnSetUp));
       const working = [...b.connections].some((c) => c.usable);
       if (working) b.downUntil = 0;
       if (err === null) {
@@ -364,6 +368,7 @@ export class Pool {
     b.maxConnections = said !== undefined && said > 0 ? Math.min(this.options.maxConnectionsPerAddress, said)
       : this.options.maxConnectionsPerAddress;
     b.downUntil = 0;
+    b.hungUpOnSetUp = false;
     b.lastError = null;
     this.dispatch();
     this.settleClose();

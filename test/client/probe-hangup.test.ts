@@ -82,3 +82,27 @@ it('a peer that hangs up on every connection fails the request as a closed conne
   expect(err).toMatchObject({ code: 'ERR_CGIWIRE_CONNECTION_CLOSED' });
   expect(p.connections).toBe(2);
 });
+
+it('with several addresses that hang up on GET_VALUES, each is asked once and the request is served', async () => {
+  const peers = await Promise.all(Array.from({ length: 5 }, () => peer()));
+  const client = new Client({ address: peers.map((p) => `127.0.0.1:${p.port}`), timeout: 2000 });
+  clients.push(client);
+  const res = await withTimeout(client.request({ params: { REQUEST_METHOD: 'GET' } }), 3000, 'the request');
+  expect(await res.text()).toBe('ok');
+  for (const p of peers) expect(p.probes).toBeLessThanOrEqual(1);
+});
+
+it('an address that hung up on GET_VALUES still serves when the other address is down', async () => {
+  const p = await peer();
+  const dead = createServer();
+  await new Promise<void>((r) => dead.listen(0, '127.0.0.1', () => r()));
+  const deadPort = (dead.address() as AddressInfo).port;
+  await new Promise<void>((r) => dead.close(() => r()));
+  const client = new Client({ address: [`127.0.0.1:${p.port}`, `127.0.0.1:${deadPort}`], timeout: 2000, retryDelay: 200 });
+  clients.push(client);
+  for (let i = 0; i < 3; i++) {
+    const res = await withTimeout(client.request({ params: { REQUEST_METHOD: 'GET' } }), 3000, `request ${i + 1}`);
+    expect(await res.text()).toBe('ok');
+  }
+  expect(p.probes).toBe(1);
+});
