@@ -472,6 +472,8 @@ async function servePrimary(config: ServeConfig, argv: string[], io: CliIo): Pro
     let anyListened = false;
     let announced = false;
     let draining = false;
+    /** This process got SIGTERM or SIGINT (a second one kills). */
+    let signalled = false;
     let exitCode = 0;
     let served = 0;
     let safety: NodeJS.Timeout | null = null;
@@ -513,11 +515,14 @@ async function servePrimary(config: ServeConfig, argv: string[], io: CliIo): Pro
       if (state.size === 0) finish();
     };
     const onSignal = (signal: NodeJS.Signals): void => {
-      if (draining) {
+      // A second signal to this process kills; the first drains (a drain already begun goes on).
+      if (signalled) {
         io.stderr.write(`cgiwire: ${signal} again: killing the workers\n`);
         for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
         process.exit(1);
       }
+      signalled = true;
+      if (draining) return;
       io.stderr.write(`cgiwire: ${signal}: draining ${plural(state.size, 'worker')}\n`);
       stopAll(0);
     };
@@ -560,6 +565,13 @@ async function servePrimary(config: ServeConfig, argv: string[], io: CliIo): Pro
         return;
       }
       const how = signal !== null ? `signal ${signal}` : `code ${code}`;
+      // Ended by SIGTERM or SIGINT while loading (no handler of its own yet): a stop meant for the whole
+      // group (Ctrl-C, systemd), whose signal may reach this process a moment later. Not a failed start.
+      if (!s?.listened && (signal === 'SIGTERM' || signal === 'SIGINT')) {
+        io.stderr.write(`cgiwire: worker ${worker.process.pid} stopped by ${signal} while loading: draining\n`);
+        stopAll(0);
+        return;
+      }
       if (!anyListened) {
         io.stderr.write(`cgiwire: worker ${worker.process.pid} exited (${how}) before listening; stopping\n`);
         stopAll(1);
