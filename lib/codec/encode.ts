@@ -79,10 +79,12 @@ export function encodeStream(core: CodecCore, type: number, requestId: number, p
   return pieces;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /**
  * One stream record holding `head` (latin1) then `body` (in `encoding`), encoded straight into the record:
  * what a response's first write is (the header block and a string body). Null when they do not fit in one
- * record; the caller then encodes them as buffers.
+ * record; the caller then encodes them as buffers. An empty buffer when they hold no bytes.
  */
 export function encodeTextRecord(type: number, requestId: number, head: string, body: string,
   encoding: BufferEncoding): Buffer | null {
@@ -90,6 +92,8 @@ export function encodeTextRecord(type: number, requestId: number, head: string, 
   const bodyLength = body.length === 0 ? 0 : Buffer.byteLength(body, encoding);
   const total = headLength + bodyLength;
   if (total > MAX_STREAM_RECORD) return null;
+  // Nothing to send ('==' in base64 is no bytes): an empty record would end the stream (FastCGI 1.0, 3.3).
+  if (total === 0) return EMPTY;
   const pad = paddingFor(total);
   const out = Buffer.allocUnsafe(8 + total + pad);
   writeHeader(out, 0, type, requestId, total, pad);

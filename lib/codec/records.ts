@@ -79,9 +79,10 @@ export class RecordReader {
     if (st[ST_PHASE] === PHASE_CONTENT && chunk.length > 0 && chunk.length < st[ST_CONTENT_LEFT]) {
       const lo = st[ST_HEADER_LO];
       const type = (lo >>> 8) & 0xff;
-      if (isStreamType(type)) {
+      const requestId = ((lo >>> 16) & 0xff) << 8 | (lo >>> 24);
+      if (isStreamType(type) && requestId !== 0) {
         st[ST_CONTENT_LEFT] -= chunk.length;
-        this.onRecord(type, ((lo >>> 16) & 0xff) << 8 | (lo >>> 24), chunk, 0, chunk.length);
+        this.onRecord(type, requestId, chunk, 0, chunk.length);
         return null;
       }
     }
@@ -111,7 +112,9 @@ export class RecordReader {
     const type = word0 & 0xff;
     const flags = (word0 >>> 8) & 0xff;
     const requestId = word0 >>> 16;
-    if (isStreamType(type) || (flags & (FRAG_FIRST | FRAG_LAST)) === (FRAG_FIRST | FRAG_LAST)) {
+    // Stream records go on piece by piece, except on id 0, where there are no streams: a record there is
+    // a management record (or answered as one), gathered whole so that it is answered once.
+    if ((isStreamType(type) && requestId !== 0) || (flags & (FRAG_FIRST | FRAG_LAST)) === (FRAG_FIRST | FRAG_LAST)) {
       this.onRecord(type, requestId, chunk, offset, length);
       return;
     }

@@ -44,6 +44,8 @@ class Request implements ResponseSink {
   done = false;
   /** Body bytes still to come by CONTENT_LENGTH (Infinity when unknown). */
   bodyLeft = Infinity;
+  /** FILTER: DATA bytes still to come by FCGI_DATA_LENGTH (Infinity when unknown). */
+  dataLeft = Infinity;
   /** Counted in the connection's `tailing`: the last QUICKACK_TAIL bytes of its body are arriving. */
   tail = false;
   /** Runs out paramsTimeout after the params started, when they did not end in the chunk that began them. */
@@ -62,7 +64,7 @@ class Request implements ResponseSink {
     if (this.done) return false;
     this.responseStarted = true;
     const record = encodeTextRecord(RecordType.STDOUT, this.id, head, body, encoding);
-    if (record !== null) return this.conn.output(record);
+    if (record !== null) return record.length === 0 ? true : this.conn.output(record);
     const ok = this.write(Buffer.from(head, 'latin1'));
     return this.write(Buffer.from(body, encoding)) && ok;
   }
@@ -276,7 +278,14 @@ export class FastCgiServerConnection {
         if (r !== undefined) this.onStdin(r, buf, offset, length);
         return;
       case RecordType.DATA:
-        if (r !== undefined && r.role === 'filter' && r.exchange !== null && r.bodyDone && !r.dataDone) {
+        if (r !== undefined && r.role === 'filter' && r.exchange !== null && !r.dataDone) {
+          // DATA follows the end of STDIN, and is held to FCGI_DATA_LENGTH as the body is to CONTENT_LENGTH.
+          const left = r.dataLeft;
+          if (!r.bodyDone || (length === 0 ? left > 0 && left !== Infinity : length > left)) {
+            return this.fail(new CgiwireError('ERR_FASTCGI_DATA_LENGTH', r.bodyDone
+              ? `request ${r.id}'s DATA does not match its FCGI_DATA_LENGTH` : `DATA before the end of STDIN for request ${r.id}`));
+          }
+          r.dataLeft -= length;
           if (length === 0) {
             r.dataDone = true;
             r.exchange.deliverData(null);
@@ -357,10 +366,13 @@ export class FastCgiServerConnection {
       return this.refuse(r, limit ? 431 : 400, limit ? 'Request Header Fields Too Large' : 'Bad Request', err as Error);
     }
     const { params, head } = decoded;
-    const declared = Number(head!.headers['content-length'] ?? 0);
+    // No CONTENT_LENGTH (Apache passes a chunked body on as STDIN without one): the length is unknown.
+    const contentLength = head!.headers['content-length'];
+    const declared = contentLength === undefined || contentLength === '' ? NaN : Number(contentLength);
     if (Number.isSafeInteger(declared) && declared >= 0) r.bodyLeft = declared;
     const exchange = new Exchange(params, head!, r.role, r, (ex) => this.resume(ex), ...filterData(r.role, params));
     r.exchange = exchange;
+    if (exchange.dataLength !== undefined) r.dataLeft = exchange.dataLength;
     if (r.role === 'authorizer') {
       // An authorizer gets no body; Apache's mod_authnz_fcgi sends no STDIN at all, so answer now.
       this.endBody(r);
@@ -377,6 +389,13 @@ export class FastCgiServerConnection {
       return;
     }
     if (r.bodyDone) return;
+    // A known CONTENT_LENGTH is held to, both ways: STDIN past it (a record length that wrapped, PROTOCOL.md)
+    // would be taken for the body and the records it hides never seen as such, and an end short of it would
+    // pass a cut body off as whole. Either makes the byte stream untrustworthy: the connection fails.
+    if (length === 0 ? r.bodyLeft > 0 && r.bodyLeft !== Infinity : length > r.bodyLeft) {
+      return this.fail(new CgiwireError('ERR_FASTCGI_BODY_LENGTH',
+        `request ${r.id}'s STDIN ${length === 0 ? `ended ${r.bodyLeft} bytes short of` : 'went past'} its CONTENT_LENGTH`));
+    }
     if (length === 0) {
       this.endBody(r);
       ex.deliverBody(null);

@@ -55,6 +55,68 @@ describe.each(CODECS)('FastCGI malformed input ($name codec)', ({ codec }) => {
     await expectServes(r);
   });
 
+  it('STDIN past CONTENT_LENGTH closes the connection: a wrapped record length cannot smuggle a second request', async () => {
+    const seen: string[] = [];
+    const r = await startRouted({ codec, roles: ['responder'] }, {
+      '/upload': (req, res) => { req.resume(); req.on('end', () => { seen.push('/upload'); res.end(); }); },
+      '/admin': (_req, res) => { seen.push('/admin'); res.end(); },
+    });
+    const c = await r.client();
+    // The body announces 4 bytes; its STDIN carries 4 and then, still in STDIN, a whole second request.
+    const hidden = request(2, { uri: '/admin' });
+    c.send(begin(1), params(1, cgiParams('/upload', { CONTENT_LENGTH: '4' }, 'POST')), stdin(1, Buffer.concat([Buffer.from('abcd'), hidden])));
+    await c.waitClosed();
+    expect(seen).not.toContain('/admin');
+    expect(r.protocolErrors.map((e) => (e as Error & { code: string }).code)).toContain('ERR_FASTCGI_BODY_LENGTH');
+    await expectServes(r);
+  });
+
+  it('without CONTENT_LENGTH (Apache passes a chunked body on so) STDIN of any length is the body', async () => {
+    const r = await startRouted({ codec });
+    const c = await r.client();
+    const body = Buffer.alloc(20_000, 7);
+    const p = cgiParams('/nolength', {}, 'POST');
+    c.send(begin(1), params(1, p), stdin(1, body));
+    const res = await c.response(1);
+    expect(res.protocolStatus).toBe(PS.REQUEST_COMPLETE);
+    expect(parseCgi(res.stdout).body.equals(body)).toBe(true);
+  });
+
+  it('an empty STDIN before CONTENT_LENGTH bytes closes the connection; the request is aborted, not passed off as whole', async () => {
+    let complete: boolean | undefined;
+    let aborted = false;
+    const r = await startRouted({ codec }, {
+      '/short': (req, res) => {
+        req.signal.addEventListener('abort', () => { aborted = true; });
+        req.resume();
+        req.on('end', () => { complete = req.complete; res.end(); });
+      },
+    });
+    const c = await r.client();
+    c.send(begin(1), params(1, cgiParams('/short', { CONTENT_LENGTH: '9' }, 'POST')), stdin(1, 'abcde'));
+    await c.waitClosed();
+    await until(() => aborted, 1000, 'the abort');
+    expect(complete).toBeUndefined();
+    expect(r.server.activeRequests).toBe(0);
+    await expectServes(r);
+  });
+
+  it('a stream record on id 0 split across chunks gets one UNKNOWN_TYPE, not one per piece', async () => {
+    const r = await startRouted({ codec });
+    const c = await r.client();
+    const rec = record(T.STDIN, 0, Buffer.alloc(1000, 1));
+    for (let at = 0; at < rec.length; at += 100) { c.send(rec.subarray(at, at + 100)); await sleep(5); }
+    await sleep(50);
+    const replies = [];
+    for (;;) {
+      const m = await c.nextManagement(200).catch(() => null);
+      if (m === null) break;
+      replies.push(m);
+    }
+    expect(replies).toHaveLength(1);
+    await expectServes(r, c);
+  });
+
   it('params with a truncated pair get HTTP 400 in STDOUT and END_REQUEST; the connection stays usable', async () => {
     let ran = 0;
     const r = await startRouted({ codec }, { '/x': (_q, s) => { ran++; s.end(); } });

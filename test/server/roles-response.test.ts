@@ -67,6 +67,21 @@ describe('AUTHORIZER role', () => {
   });
 });
 
+describe('STDOUT records', () => {
+  it('writes that encode to no bytes (an empty base64 or hex string) send no record: an empty STDOUT ends the stream', async () => {
+    const r = await startRouted({}, {
+      '/w': (_req, res) => { res.write('first,'); res.write('==', 'base64'); res.write('z', 'hex'); res.end('last'); },
+    });
+    const c = await r.client();
+    c.send(request(1, { uri: '/w' }));
+    await c.response(1);
+    const out = parseRecords(Buffer.concat(c.received)).records.filter((x) => x.type === T.STDOUT);
+    // Only the last STDOUT record is empty.
+    expect(out.slice(0, -1).every((x) => x.content.length > 0)).toBe(true);
+    expect(out[out.length - 1].content.length).toBe(0);
+  });
+});
+
 describe('FILTER role', () => {
   it('STDIN then DATA: req.data gives the DATA bytes; dataLength and dataLastModified from the params', async () => {
     const seen: { body?: string; data?: Buffer; dataLength?: number; lastMod?: number; role?: string } = {};
@@ -101,6 +116,28 @@ describe('FILTER role', () => {
     expect(seen.lastMod).toBe(1700000000);
     expect(parseCgi(res.stdout).body.toString('latin1')).toBe(file.toString('latin1').toUpperCase());
   });
+  it('DATA before the end of STDIN, or past FCGI_DATA_LENGTH, closes the connection (DATA follows STDIN)', async () => {
+    let got: string | undefined;
+    const r = await startRouted({ roles: ['filter'] }, {
+      '/f': (req, res) => {
+        const parts: Buffer[] = [];
+        req.resume();
+        req.data!.on('data', (d: Buffer) => parts.push(d));
+        req.data!.on('end', () => { got = Buffer.concat(parts).toString(); res.end(); });
+      },
+    });
+    const early = await r.client();
+    early.send(begin(1, { role: ROLE.FILTER }), params(1, cgiParams('/f', { CONTENT_LENGTH: '0', FCGI_DATA_LENGTH: '10' }, 'POST')),
+      stream(T.DATA, 1, 'hello', false), stdin(1, ''), stream(T.DATA, 1, 'world', true));
+    await early.waitClosed();
+    const long = await r.client();
+    long.send(begin(1, { role: ROLE.FILTER }), params(1, cgiParams('/f', { CONTENT_LENGTH: '0', FCGI_DATA_LENGTH: '3' }, 'POST')),
+      stdin(1, ''), stream(T.DATA, 1, 'hello', true));
+    await long.waitClosed();
+    expect(got).toBeUndefined();
+    expect(r.server.activeRequests).toBe(0);
+  });
+
   it('an unread DATA stream is bounded by bodyBufferBytes like the body (the connection stops reading)', async () => {
     const release = deferred();
     let data: import('node:stream').Readable | undefined;
