@@ -79,7 +79,8 @@ export function parseResponseHead(text: string): ResponseHead {
     const value = text.slice(colon + 1, lineEnd).trim();
     const key = name.toLowerCase();
     if (key === 'status') {
-      const m = /^(\d{3})(?:\s+(.*))?$/.exec(value);
+      // The reason phrase goes on to an HTTP status line: only the bytes allowed there (RFC 9112, 4; node's rule).
+      const m = /^(\d{3})(?:\s+([\t\x20-\x7e\x80-\xff]*))?$/.exec(value);
       if (m === null || statusSeen) {
         throw new BadResponseError('ERR_CGIWIRE_BAD_RESPONSE_STATUS', `bad or repeated Status header ${JSON.stringify(value.slice(0, 80))}`);
       }

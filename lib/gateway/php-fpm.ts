@@ -8,7 +8,7 @@
  * - Param names come from this module and the owner's options only: a request chooses values and HTTP_*
  *   names, never PHP_VALUE, PHP_ADMIN_VALUE or SCRIPT_FILENAME; `Proxy:` is dropped (httpoxy).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { realpathSync, statSync } from 'node:fs';
 import { posix, resolve, sep } from 'node:path';
 import { Client, type FastCgiClientOptions } from '../client/index.js';
@@ -236,6 +236,29 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
       gone = true;
       call?.abort(new ClientError('ABORT_ERR', 'the HTTP client closed the connection'));
     };
+    /** The names of the headers PHP's answer puts on `res` (its own and the Content-Length given for it). */
+    let phpHeaderNames: readonly string[] = [];
+    /**
+     * Answers `status` with a short text, or cuts the response when its head is out (the HTTP client must not
+     * take it as whole). Takes back PHP's status text and headers set so far; what node still refuses to send
+     * destroys the response, so no throw leaves the handler.
+     */
+    const answerError = (status: number, text: string): void => {
+      res.off('close', onClose);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      try {
+        for (const name of phpHeaderNames) res.removeHeader(name);
+        res.statusCode = status;
+        res.statusMessage = STATUS_CODES[status] ?? '';
+        res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+        res.end(`${text}\n`);
+      } catch {
+        res.destroy();
+      }
+    };
     try {
       mapping = mapCached(path);
       if (mapping === null) {
@@ -299,13 +322,8 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
     } catch (err) {
       res.off('close', onClose);
       if (gone) return;
-      if (res.headersSent) {
-        res.destroy(err as Error);
-        return;
-      }
-      res.statusCode = statusFor(err);
-      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-      res.end(`${res.statusCode === 502 ? 'Bad Gateway' : res.statusCode === 504 ? 'Gateway Timeout' : (err as Error).message}\n`);
+      const status = statusFor(err);
+      answerError(status, status === 502 ? 'Bad Gateway' : status === 504 ? 'Gateway Timeout' : (err as Error).message);
       return;
     }
     // PHP's headers as one flat list for writeHead (node's fast path; they still override headers set before).
@@ -329,10 +347,7 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
     }
     if (Number.isNaN(declared)) {
       response.body.destroy();
-      res.off('close', onClose);
-      res.statusCode = 502;
-      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-      res.end('Bad Gateway: PHP sent an invalid or conflicting Content-Length\n');
+      answerError(502, 'Bad Gateway: PHP sent an invalid or conflicting Content-Length');
       return;
     }
     const status = response.status;
@@ -350,6 +365,7 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
       }
       whole = whole.subarray(0, declared);
     } else if (whole !== null) flat.push('Content-Length', String(whole.length));
+    phpHeaderNames = [...Object.keys(response.headers), 'content-length'];
     try {
       if (res.getHeaderNames().length === 0) res.writeHead(status, response.statusText, flat);
       else {
@@ -366,10 +382,7 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
     } catch (err) {
       // A header node refuses (a bad character): the response cannot be passed on.
       response.body.destroy();
-      res.off('close', onClose);
-      res.statusCode = 502;
-      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-      res.end(`Bad Gateway: ${(err as Error).message}\n`);
+      answerError(502, `Bad Gateway: ${(err as Error).message}`);
       return;
     }
     if (whole !== null) {

@@ -1,0 +1,91 @@
+/**
+ * The PHP gateway at the edges of HTTP and of what PHP may answer: responses node refuses to send, HTTP
+ * clients that leave before the gateway runs, statuses and lengths PHP gets wrong, bodies a parser already
+ * read, and request lines and headers as clients send them. A hand-made peer plays PHP-FPM; a middleware
+ * before the gateway may set headers, read the body or take a while, as Express apps do.
+ */
+import { afterEach, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { phpFpm, type PhpFpmOptions } from '../../lib/index.js';
+import { fakeFastCgi, type FakePeer, type FakeRequest } from './fake-peer.js';
+import { until } from '../helpers/fcgi-client.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
+
+type Before = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+interface Served {
+  port: number;
+  peer: FakePeer;
+  /** Each handler call's outcome, in the order they settled: 'ok', or what its promise rejected with. */
+  outcomes: unknown[];
+}
+
+/** The gateway behind node:http, after `before`, in front of a peer that answers with `onRequest` (a root holding x.php). */
+async function serve(onRequest: (r: FakeRequest) => void, before: Before = () => {},
+  options: Partial<PhpFpmOptions> = {}): Promise<Served> {
+  const root = mkdtempSync(join(tmpdir(), 'cgiwire-gw-'));
+  writeFileSync(join(root, 'x.php'), '');
+  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+  const peer = await fakeFastCgi(onRequest);
+  cleanups.push(() => peer.stop());
+  const gateway = phpFpm({ root, address: peer.port, multiplex: false, timeout: 2000, ...options });
+  cleanups.push(() => gateway.client.destroy());
+  const outcomes: unknown[] = [];
+  const web = createServer((req, res) => {
+    void (async () => {
+      await before(req, res);
+      await gateway(req, res).then(() => { outcomes.push('ok'); }, (err: unknown) => { outcomes.push(err); });
+    })();
+  });
+  await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise<void>((r) => { web.closeAllConnections(); web.close(() => r()); }));
+  return { port: (web.address() as AddressInfo).port, peer, outcomes };
+}
+
+/** A peer that answers every request with `answer` (STDOUT) and END_REQUEST at once: a small, complete response. */
+const answering = (answer: string | Buffer) => (r: FakeRequest): void => { r.stdout(answer); r.end(); };
+
+/** What a raw HTTP client that sends `request` receives until the server closes (or `ms` pass). */
+function exchange(port: number, request: string | Buffer, ms = 1500): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    const c = connect(port, '127.0.0.1', () => c.write(request));
+    const timer = setTimeout(() => c.destroy(), ms);
+    c.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+    c.on('error', () => {});
+    c.on('close', () => { clearTimeout(timer); resolve(text); });
+  });
+}
+
+const GET = 'GET /x.php HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n';
+
+/** A middleware that sets a header before the gateway (Express sets X-Powered-By on every response). */
+const poweredBy: Before = (_req, res) => { res.setHeader('X-Powered-By', 'Express'); };
+
+it('a status text with a byte node refuses is a 502, and the process goes on', async () => {
+  const { port, outcomes } = await serve(answering('Status: 404 Not Found\x7f\r\nContent-Type: text/plain\r\n\r\nnope'));
+  const text = await exchange(port, GET);
+  expect(text).toMatch(/^HTTP\/1\.1 502 Bad Gateway\r\n/);
+  await until(() => outcomes.length === 1, 1000, 'the handler to settle');
+  expect(outcomes).toEqual(['ok']);
+});
+
+for (const [what, before] of [['alone', undefined], ['after a middleware set a header', poweredBy]] as const) {
+  it(`a header value node refuses is a 502 with its own status text and none of PHP's headers (${what})`, async () => {
+    const { port, outcomes } = await serve(
+      answering('Status: 201 Made\r\nX-Good: 1\r\nContent-Length: 4\r\nX-Bad: a\x01b\r\n\r\nmade'), before);
+    const text = await exchange(port, GET);
+    const head = text.split('\r\n\r\n')[0];
+    expect(head).toMatch(/^HTTP\/1\.1 502 Bad Gateway\r\n/);
+    expect(head).not.toMatch(/X-Good|Content-Length: 4/i);
+    expect(text.endsWith('\r\n\r\nmade')).toBe(false);
+    await until(() => outcomes.length === 1, 1000, 'the handler to settle');
+    expect(outcomes).toEqual(['ok']);
+  });
+}
