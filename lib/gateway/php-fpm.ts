@@ -11,6 +11,7 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { realpathSync, statSync } from 'node:fs';
 import { posix, resolve, sep } from 'node:path';
+import { finished, type Readable } from 'node:stream';
 import { Client, type FastCgiClientOptions } from '../client/index.js';
 import { type ClientCall, ClientError } from '../client/call.js';
 import { BadResponseError, type ClientResponse } from '../client/response.js';
@@ -139,7 +140,7 @@ async function gatherBody(req: IncomingMessage, max: number): Promise<Buffer> {
  * dropped (END_REQUEST ends the call, and the connection stays kept). A body that ends short destroys `res`:
  * the HTTP client must not take it whole.
  */
-function pipeExactly(body: import('node:stream').Readable, res: ServerResponse, length: number): void {
+function pipeExactly(body: Readable, res: ServerResponse, length: number): void {
   let left = length;
   if (left === 0) {
     res.end();
@@ -311,6 +312,9 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
         for (const [name, value] of owner) byName.set(name, value);
         merged = byName;
       }
+      // An HTTP client gone already (while a middleware before this one ran, or while the body was gathered)
+      // closed before the listener below could see it: nothing goes to PHP. From here on its 'close' is seen.
+      if (res.destroyed) return;
       call = client.startCall({ params: merged, body, paramsEncoding: 'latin1' });
       res.once('close', onClose);
       const clientHook = call.onStderr;
@@ -394,16 +398,16 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
     // which cost a tenth of the gateway's time per request.
     const body = response.body;
     await new Promise<void>((done) => {
-      const settle = (): void => {
+      // finished() also calls back for a response that closed already: a body piped into it would wait for a
+      // 'drain' that never comes, holding the PHP connection for good.
+      const stopWatching = finished(res, () => {
+        stopWatching();
         res.off('close', onClose);
-        res.off('close', settle);
         // The HTTP client left before the end: the rest of PHP's answer is not wanted (the call is cancelled).
         if (!res.writableFinished) body.destroy();
         done();
-      };
-      body.once('error', (err) => { res.destroy(err); settle(); });
-      res.once('finish', settle);
-      res.once('close', settle);
+      });
+      body.once('error', (err) => { res.destroy(err); });
       if (declared < 0 || !bodyAllowed) body.pipe(res);
       else pipeExactly(body, res, declared);
     });

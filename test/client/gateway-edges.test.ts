@@ -89,3 +89,31 @@ for (const [what, before] of [['alone', undefined], ['after a middleware set a h
     expect(outcomes).toEqual(['ok']);
   });
 }
+
+/** A peer that streams a large answer (40 pieces of 60000 bytes), stopping if its connection goes. */
+function streamingLarge(r: FakeRequest): void {
+  r.stdout('Content-Type: text/plain\r\n\r\n');
+  let n = 0;
+  const t = setInterval(() => {
+    if (r.socket.destroyed) { clearInterval(t); return; }
+    r.stdout(Buffer.alloc(60000, 0x61));
+    if (++n === 40) { clearInterval(t); r.end(); }
+  }, 5);
+}
+
+it('an HTTP client gone before the gateway runs (after an async middleware) holds no PHP connection', async () => {
+  const slowMiddleware: Before = () => new Promise((r) => setTimeout(r, 150));
+  const { port, peer, outcomes } = await serve(streamingLarge, slowMiddleware, { maxConnectionsPerAddress: 1, pipeline: 1 });
+  // A client that sends its request and leaves while the middleware runs.
+  await new Promise<void>((resolve) => {
+    const c = connect(port, '127.0.0.1', () => { c.write(GET); setTimeout(() => { c.destroy(); resolve(); }, 30); });
+    c.on('error', () => {});
+  });
+  await until(() => outcomes.length === 1, 3000, 'the first handler to settle');
+  // The one PHP connection is free: the next request gets its whole answer.
+  const text = await exchange(port, GET, 4000);
+  expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+  expect(text.length).toBeGreaterThan(40 * 60000);
+  // The request of the client that left never went to PHP.
+  expect(peer.seen.filter((s) => s.type === 1 /* BEGIN_REQUEST */)).toHaveLength(1);
+});
