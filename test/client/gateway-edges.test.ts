@@ -117,3 +117,9 @@ it('an HTTP client gone before the gateway runs (after an async middleware) hold
   // The request of the client that left never went to PHP.
   expect(peer.seen.filter((s) => s.type === 1 /* BEGIN_REQUEST */)).toHaveLength(1);
 });
+
+it('a 1xx status from PHP is a 502 (a CGI response is final), not a response the HTTP client waits past', async () => {
+  const { port } = await serve(answering('Status: 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nbody'));
+  const text = await exchange(port, GET);
+  expect(text).toMatch(/^HTTP\/1\.1 502 Bad Gateway\r\n/);
+});

@@ -152,6 +152,13 @@ describe('parseResponseHead', () => {
     }
     expect(parseResponseHead('Status: 200 Tr\xe8s\tbien\r\n').statusText).toBe('Tr\xe8s\tbien');
   });
+
+  it('refuses a status below 200: a CGI response is final, 1xx are interim', () => {
+    for (const status of ['100', '103 Early Hints', '199', '099', '000']) {
+      expect(() => parseResponseHead(`Status: ${status}\r\n`), status).toThrow(/Status/);
+    }
+    expect(parseResponseHead('Status: 200\r\n').status).toBe(200);
+  });
 });
 
 describe('addresses', () => {
