@@ -336,16 +336,18 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
     // PHP's Content-Length, held to as nginx does: bytes past it would reach a keep-alive HTTP client as a
     // second response, too few would leave it waiting. -1: none; NaN: values that disagree or are not numbers.
     let declared = -1;
+    // The one Content-Length value sent on, whichever way the head goes out (repeats of one value are one line).
+    let lengthValue: string | null = null;
     for (let i = 0; i < raw.length; i += 2) {
       const lower = raw[i].toLowerCase();
       if (HOP_BY_HOP.has(lower)) continue;
       if (lower === 'content-length') {
         const v = /^\s*\d{1,15}\s*$/.test(raw[i + 1]) ? Number(raw[i + 1]) : NaN;
-        if (declared !== -1) {
-          if (v !== declared) declared = NaN;
-          continue; // one Content-Length line is enough
-        }
-        declared = v;
+        if (declared === -1) {
+          declared = v;
+          lengthValue = raw[i + 1];
+        } else if (v !== declared) declared = NaN;
+        continue;
       }
       flat.push(raw[i], raw[i + 1]);
     }
@@ -368,7 +370,8 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
         return;
       }
       whole = whole.subarray(0, declared);
-    } else if (whole !== null) flat.push('Content-Length', String(whole.length));
+    } else if (whole !== null) lengthValue = String(whole.length);
+    if (lengthValue !== null) flat.push('Content-Length', lengthValue);
     phpHeaderNames = [...Object.keys(response.headers), 'content-length'];
     try {
       if (res.getHeaderNames().length === 0) res.writeHead(status, response.statusText, flat);
@@ -378,9 +381,9 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
         res.statusCode = status;
         res.statusMessage = response.statusText;
         for (const [name, value] of Object.entries(response.headers)) {
-          if (!HOP_BY_HOP.has(name)) res.setHeader(name, value);
+          if (!HOP_BY_HOP.has(name) && name !== 'content-length') res.setHeader(name, value);
         }
-        if (whole !== null) res.setHeader('Content-Length', whole.length);
+        if (lengthValue !== null) res.setHeader('Content-Length', lengthValue);
         res.writeHead(status);
       }
     } catch (err) {

@@ -123,3 +123,18 @@ it('a 1xx status from PHP is a 502 (a CGI response is final), not a response the
   const text = await exchange(port, GET);
   expect(text).toMatch(/^HTTP\/1\.1 502 Bad Gateway\r\n/);
 });
+
+for (const [when, onRequest] of [
+  ['with END_REQUEST', answering('Content-Length: 5\r\ncontent-length: 5\r\n\r\nhello')],
+  ['END_REQUEST later', (r: FakeRequest) => { r.stdout('Content-Length: 5\r\ncontent-length: 5\r\n\r\nhello'); setTimeout(() => r.end(), 20); }],
+] as const) {
+  it(`a Content-Length PHP repeats goes out once after a middleware set a header (${when})`, async () => {
+    const { port } = await serve(onRequest, poweredBy);
+    const text = await exchange(port, GET);
+    const [head, body] = text.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(head).toContain('X-Powered-By: Express');
+    expect(head.match(/^content-length:.*$/gim)).toEqual([expect.stringMatching(/^content-length: 5$/i)]);
+    expect(body).toBe('hello');
+  });
+}
