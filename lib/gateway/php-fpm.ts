@@ -365,8 +365,8 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
     if (!bodyAllowed) declared = -1;
     if (whole !== null && declared >= 0) {
       if (whole.length < declared) {
-        res.off('close', onClose);
-        res.destroy(new Error('PHP sent fewer bytes than its Content-Length'));
+        // All of it is here and no head is out: an answer, where a streamed one can only be cut.
+        answerError(502, 'Bad Gateway: PHP sent fewer bytes than its Content-Length');
         return;
       }
       whole = whole.subarray(0, declared);

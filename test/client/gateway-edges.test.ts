@@ -138,3 +138,11 @@ for (const [when, onRequest] of [
     expect(body).toBe('hello');
   });
 }
+
+it('a complete answer shorter than its Content-Length is a 502 while no head is out', async () => {
+  const { port } = await serve(answering('Content-Length: 100\r\nContent-Type: text/plain\r\n\r\nshort'));
+  const text = await exchange(port, GET);
+  expect(text).toMatch(/^HTTP\/1\.1 502 Bad Gateway\r\n/);
+  expect(text).toContain('\r\n\r\nBad Gateway: PHP sent fewer bytes than its Content-Length\n');
+  expect(text).not.toMatch(/Content-Length: 100/i);
+});
