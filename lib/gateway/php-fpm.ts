@@ -273,14 +273,15 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
       }
       const declared = req.headers['content-length'];
       const chunked = declared === undefined && req.headers['transfer-encoding'] !== undefined;
-      // A body middleware before this one (express.raw, body-parser) may have read the body already: its Buffer
-      // or string is sent instead; a body already read into anything else cannot be sent on.
+      // A body middleware before this one (express.raw) may have read the body already: its Buffer is sent
+      // instead. A body read into anything else cannot be sent on: a string (express.text) was decoded, and
+      // its bytes are not the ones the client sent.
       const consumed = req.readableEnded && (chunked || (declared !== undefined && declared !== '0'));
       const parsed = (req as { body?: unknown }).body;
-      if (consumed && !Buffer.isBuffer(parsed) && typeof parsed !== 'string') {
+      if (consumed && !Buffer.isBuffer(parsed)) {
         throw new MappingError(500, 'the request body was read before the PHP gateway (put body parsers after it)');
       }
-      const body = consumed ? Buffer.from(parsed as Buffer | string)
+      const body = consumed ? parsed as Buffer
         : chunked ? await gatherBody(req, maxBufferedBody) : declared !== undefined && declared !== '0' ? req : null;
       const params = requestParams({
         method: req.method ?? 'GET',

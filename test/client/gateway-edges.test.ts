@@ -146,3 +146,19 @@ it('a complete answer shorter than its Content-Length is a 502 while no head is 
   expect(text).toContain('\r\n\r\nBad Gateway: PHP sent fewer bytes than its Content-Length\n');
   expect(text).not.toMatch(/Content-Length: 100/i);
 });
+
+it('a body a parser decoded to a string (express.text) is refused with 500: its bytes are gone', async () => {
+  // What express.text does for a charset=iso-8859-1 body: reads it, decodes it, sets req.body.
+  const textParser: Before = async (req) => {
+    const parts: Buffer[] = [];
+    for await (const chunk of req) parts.push(chunk as Buffer);
+    (req as { body?: unknown }).body = Buffer.concat(parts).toString('latin1');
+  };
+  const { port, peer } = await serve(answering('Content-Type: text/plain\r\n\r\nran'), textParser);
+  const body = Buffer.from([0x63, 0x61, 0x66, 0xe9]); // "café" in ISO-8859-1
+  const text = await exchange(port, Buffer.concat([Buffer.from('POST /x.php HTTP/1.1\r\nHost: a\r\n'
+    + 'Content-Type: text/plain; charset=iso-8859-1\r\nContent-Length: 4\r\nConnection: close\r\n\r\n'), body]));
+  expect(text).toMatch(/^HTTP\/1\.1 500 Internal Server Error\r\n/);
+  expect(text).toContain('put body parsers after it');
+  expect(peer.seen).toHaveLength(0);
+});
