@@ -286,6 +286,7 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
       const params = requestParams({
         method: req.method ?? 'GET',
         url: (req as { originalUrl?: string }).originalUrl ?? url,
+        protocol: `HTTP/${req.httpVersion}`,
         rawHeaders: req.rawHeaders,
         remoteAddress: req.socket.remoteAddress,
         remotePort: req.socket.remotePort,

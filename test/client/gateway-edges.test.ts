@@ -162,3 +162,16 @@ it('a body a parser decoded to a string (express.text) is refused with 500: its 
   expect(text).toContain('put body parsers after it');
   expect(peer.seen).toHaveLength(0);
 });
+
+/** The params PHP gets for a raw HTTP request (the peer answers each request with an empty page). */
+async function paramsFor(request: string): Promise<{ text: string; params: Record<string, string>[] }> {
+  const params: Record<string, string>[] = [];
+  const { port } = await serve((r) => { params.push(r.params); r.stdout('Content-Type: text/plain\r\n\r\n'); r.end(); });
+  return { text: await exchange(port, request), params };
+}
+
+it('SERVER_PROTOCOL is the request\'s own HTTP version', async () => {
+  const { text, params } = await paramsFor('GET /x.php HTTP/1.0\r\nHost: a\r\n\r\n');
+  expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+  expect(params.map((p) => p.SERVER_PROTOCOL)).toEqual(['HTTP/1.0']);
+});
