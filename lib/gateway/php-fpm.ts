@@ -124,6 +124,16 @@ export function mapScript(urlPath: string, root: string, extensions: readonly st
   return null;
 }
 
+/** Whether a request has more than one Host header line (node's req.headers.host holds the first only). */
+function hasManyHosts(rawHeaders: readonly string[]): boolean {
+  let seen = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i];
+    if (name.length === 4 && name.toLowerCase() === 'host' && ++seen > 1) return true;
+  }
+  return false;
+}
+
 async function gatherBody(req: IncomingMessage, max: number): Promise<Buffer> {
   const parts: Buffer[] = [];
   let total = 0;
@@ -271,6 +281,8 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
         }
         return;
       }
+      // Which host such a request is for is unclear (PHP would see them joined); nginx answers 400 (RFC 9112, 3.2).
+      if (hasManyHosts(req.rawHeaders)) throw new MappingError(400, 'more than one Host header');
       const declared = req.headers['content-length'];
       const chunked = declared === undefined && req.headers['transfer-encoding'] !== undefined;
       // A body middleware before this one (express.raw) may have read the body already: its Buffer is sent

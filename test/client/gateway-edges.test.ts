@@ -175,3 +175,9 @@ it('SERVER_PROTOCOL is the request\'s own HTTP version', async () => {
   expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
   expect(params.map((p) => p.SERVER_PROTOCOL)).toEqual(['HTTP/1.0']);
 });
+
+it('a request with more than one Host header is a 400, as nginx answers (RFC 9112, 3.2)', async () => {
+  const { text, params } = await paramsFor('GET /x.php HTTP/1.1\r\nHost: good.example\r\nhost: evil.example\r\nConnection: close\r\n\r\n');
+  expect(text).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+  expect(params).toHaveLength(0);
+});
