@@ -124,6 +124,18 @@ export function mapScript(urlPath: string, root: string, extensions: readonly st
   return null;
 }
 
+/**
+ * A request target in origin form (path and query). An absolute-form target (`http://host/a?b`, which a server
+ * must accept, RFC 9112 3.2.2) loses its scheme and authority, as in nginx's $request_uri; an empty path is '/'.
+ */
+function originForm(target: string): string {
+  if (target.startsWith('/')) return target;
+  const authority = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(target);
+  if (authority === null) return target;
+  const rest = target.slice(authority[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
 /** Whether a request has more than one Host header line (node's req.headers.host holds the first only). */
 function hasManyHosts(rawHeaders: readonly string[]): boolean {
   let seen = 0;
@@ -233,7 +245,7 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
   };
 
   const handler = async (req: IncomingMessage, res: ServerResponse, next?: Next): Promise<void> => {
-    const url = req.url ?? '/';
+    const url = originForm(req.url ?? '/');
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const mount = (req as { baseUrl?: string }).baseUrl ?? '';
@@ -297,7 +309,7 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
         : chunked ? await gatherBody(req, maxBufferedBody) : declared !== undefined && declared !== '0' ? req : null;
       const params = requestParams({
         method: req.method ?? 'GET',
-        url: (req as { originalUrl?: string }).originalUrl ?? url,
+        url: originForm((req as { originalUrl?: string }).originalUrl ?? url),
         protocol: `HTTP/${req.httpVersion}`,
         rawHeaders: req.rawHeaders,
         remoteAddress: req.socket.remoteAddress,

@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import express from 'express';
 import { phpFpm, type PhpFpmOptions } from '../../lib/index.js';
 import { fakeFastCgi, type FakePeer, type FakeRequest } from './fake-peer.js';
 import { until } from '../helpers/fcgi-client.js';
@@ -180,4 +181,31 @@ it('a request with more than one Host header is a 400, as nginx answers (RFC 911
   const { text, params } = await paramsFor('GET /x.php HTTP/1.1\r\nHost: good.example\r\nhost: evil.example\r\nConnection: close\r\n\r\n');
   expect(text).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
   expect(params).toHaveLength(0);
+});
+
+it('a request target in absolute form runs its script, with REQUEST_URI its path and query (as nginx\'s $request_uri)', async () => {
+  const { text, params } = await paramsFor('GET http://good.example/x.php/more?a=1 HTTP/1.1\r\nHost: good.example\r\nConnection: close\r\n\r\n');
+  expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+  expect(params).toHaveLength(1);
+  expect(params[0]).toMatchObject({ REQUEST_URI: '/x.php/more?a=1', QUERY_STRING: 'a=1', SCRIPT_NAME: '/x.php', PATH_INFO: '/more' });
+});
+
+it('a request target in absolute form under an Express mount', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'cgiwire-gw-'));
+  writeFileSync(join(root, 'x.php'), '');
+  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+  const params: Record<string, string>[] = [];
+  const peer = await fakeFastCgi((r) => { params.push(r.params); r.stdout('Content-Type: text/plain\r\n\r\n'); r.end(); });
+  cleanups.push(() => peer.stop());
+  const gateway = phpFpm({ root, address: peer.port, multiplex: false, timeout: 2000 });
+  cleanups.push(() => gateway.client.destroy());
+  const app = express();
+  app.use('/m', gateway);
+  const web = createServer(app);
+  await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise<void>((r) => { web.closeAllConnections(); web.close(() => r()); }));
+  const text = await exchange((web.address() as AddressInfo).port, 'GET http://good.example/m/x.php?a=1 HTTP/1.1\r\nHost: good.example\r\nConnection: close\r\n\r\n');
+  expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+  expect(params).toHaveLength(1);
+  expect(params[0]).toMatchObject({ REQUEST_URI: '/m/x.php?a=1', SCRIPT_NAME: '/m/x.php', DOCUMENT_URI: '/m/x.php' });
 });
