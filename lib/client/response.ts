@@ -79,8 +79,10 @@ export function parseResponseHead(text: string): ResponseHead {
     const value = text.slice(colon + 1, lineEnd).trim();
     const key = name.toLowerCase();
     if (key === 'status') {
-      const m = /^(\d{3})(?:\s+(.*))?$/.exec(value);
-      if (m === null || statusSeen) {
+      // The reason phrase goes on to an HTTP status line: only the bytes allowed there (RFC 9112, 4; node's rule).
+      const m = /^(\d{3})(?:\s+([\t\x20-\x7e\x80-\xff]*))?$/.exec(value);
+      // A CGI response is final: a 1xx passed on as one would leave the HTTP client waiting for the real one.
+      if (m === null || statusSeen || Number(m[1]) < 200) {
         throw new BadResponseError('ERR_CGIWIRE_BAD_RESPONSE_STATUS', `bad or repeated Status header ${JSON.stringify(value.slice(0, 80))}`);
       }
       statusSeen = true;

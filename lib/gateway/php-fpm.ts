@@ -8,9 +8,10 @@
  * - Param names come from this module and the owner's options only: a request chooses values and HTTP_*
  *   names, never PHP_VALUE, PHP_ADMIN_VALUE or SCRIPT_FILENAME; `Proxy:` is dropped (httpoxy).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { realpathSync, statSync } from 'node:fs';
 import { posix, resolve, sep } from 'node:path';
+import { finished, type Readable } from 'node:stream';
 import { Client, type FastCgiClientOptions } from '../client/index.js';
 import { type ClientCall, ClientError } from '../client/call.js';
 import { BadResponseError, type ClientResponse } from '../client/response.js';
@@ -123,6 +124,28 @@ export function mapScript(urlPath: string, root: string, extensions: readonly st
   return null;
 }
 
+/**
+ * A request target in origin form (path and query). An absolute-form target (`http://host/a?b`, which a server
+ * must accept, RFC 9112 3.2.2) loses its scheme and authority, as in nginx's $request_uri; an empty path is '/'.
+ */
+function originForm(target: string): string {
+  if (target.startsWith('/')) return target;
+  const authority = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(target);
+  if (authority === null) return target;
+  const rest = target.slice(authority[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
+/** Whether a request has more than one Host header line (node's req.headers.host holds the first only). */
+function hasManyHosts(rawHeaders: readonly string[]): boolean {
+  let seen = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i];
+    if (name.length === 4 && name.toLowerCase() === 'host' && ++seen > 1) return true;
+  }
+  return false;
+}
+
 async function gatherBody(req: IncomingMessage, max: number): Promise<Buffer> {
   const parts: Buffer[] = [];
   let total = 0;
@@ -139,7 +162,7 @@ async function gatherBody(req: IncomingMessage, max: number): Promise<Buffer> {
  * dropped (END_REQUEST ends the call, and the connection stays kept). A body that ends short destroys `res`:
  * the HTTP client must not take it whole.
  */
-function pipeExactly(body: import('node:stream').Readable, res: ServerResponse, length: number): void {
+function pipeExactly(body: Readable, res: ServerResponse, length: number): void {
   let left = length;
   if (left === 0) {
     res.end();
@@ -222,7 +245,7 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
   };
 
   const handler = async (req: IncomingMessage, res: ServerResponse, next?: Next): Promise<void> => {
-    const url = req.url ?? '/';
+    const url = originForm(req.url ?? '/');
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const mount = (req as { baseUrl?: string }).baseUrl ?? '';
@@ -236,6 +259,29 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
       gone = true;
       call?.abort(new ClientError('ABORT_ERR', 'the HTTP client closed the connection'));
     };
+    /** The names of the headers PHP's answer puts on `res` (its own and the Content-Length given for it). */
+    let phpHeaderNames: readonly string[] = [];
+    /**
+     * Answers `status` with a short text, or cuts the response when its head is out (the HTTP client must not
+     * take it as whole). Takes back PHP's status text and headers set so far; what node still refuses to send
+     * destroys the response, so no throw leaves the handler.
+     */
+    const answerError = (status: number, text: string): void => {
+      res.off('close', onClose);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      try {
+        for (const name of phpHeaderNames) res.removeHeader(name);
+        res.statusCode = status;
+        res.statusMessage = STATUS_CODES[status] ?? '';
+        res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+        res.end(`${text}\n`);
+      } catch {
+        res.destroy();
+      }
+    };
     try {
       mapping = mapCached(path);
       if (mapping === null) {
@@ -247,20 +293,24 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
         }
         return;
       }
+      // Which host such a request is for is unclear (PHP would see them joined); nginx answers 400 (RFC 9112, 3.2).
+      if (hasManyHosts(req.rawHeaders)) throw new MappingError(400, 'more than one Host header');
       const declared = req.headers['content-length'];
       const chunked = declared === undefined && req.headers['transfer-encoding'] !== undefined;
-      // A body middleware before this one (express.raw, body-parser) may have read the body already: its Buffer
-      // or string is sent instead; a body already read into anything else cannot be sent on.
+      // A body middleware before this one (express.raw) may have read the body already: its Buffer is sent
+      // instead. A body read into anything else cannot be sent on: a string (express.text) was decoded, and
+      // its bytes are not the ones the client sent.
       const consumed = req.readableEnded && (chunked || (declared !== undefined && declared !== '0'));
       const parsed = (req as { body?: unknown }).body;
-      if (consumed && !Buffer.isBuffer(parsed) && typeof parsed !== 'string') {
+      if (consumed && !Buffer.isBuffer(parsed)) {
         throw new MappingError(500, 'the request body was read before the PHP gateway (put body parsers after it)');
       }
-      const body = consumed ? Buffer.from(parsed as Buffer | string)
+      const body = consumed ? parsed as Buffer
         : chunked ? await gatherBody(req, maxBufferedBody) : declared !== undefined && declared !== '0' ? req : null;
       const params = requestParams({
         method: req.method ?? 'GET',
-        url: (req as { originalUrl?: string }).originalUrl ?? url,
+        url: originForm((req as { originalUrl?: string }).originalUrl ?? url),
+        protocol: `HTTP/${req.httpVersion}`,
         rawHeaders: req.rawHeaders,
         remoteAddress: req.socket.remoteAddress,
         remotePort: req.socket.remotePort,
@@ -288,6 +338,9 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
         for (const [name, value] of owner) byName.set(name, value);
         merged = byName;
       }
+      // An HTTP client gone already (while a middleware before this one ran, or while the body was gathered)
+      // closed before the listener below could see it: nothing goes to PHP. From here on its 'close' is seen.
+      if (res.destroyed) return;
       call = client.startCall({ params: merged, body, paramsEncoding: 'latin1' });
       res.once('close', onClose);
       const clientHook = call.onStderr;
@@ -299,13 +352,8 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
     } catch (err) {
       res.off('close', onClose);
       if (gone) return;
-      if (res.headersSent) {
-        res.destroy(err as Error);
-        return;
-      }
-      res.statusCode = statusFor(err);
-      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-      res.end(`${res.statusCode === 502 ? 'Bad Gateway' : res.statusCode === 504 ? 'Gateway Timeout' : (err as Error).message}\n`);
+      const status = statusFor(err);
+      answerError(status, status === 502 ? 'Bad Gateway' : status === 504 ? 'Gateway Timeout' : (err as Error).message);
       return;
     }
     // PHP's headers as one flat list for writeHead (node's fast path; they still override headers set before).
@@ -314,25 +362,24 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
     // PHP's Content-Length, held to as nginx does: bytes past it would reach a keep-alive HTTP client as a
     // second response, too few would leave it waiting. -1: none; NaN: values that disagree or are not numbers.
     let declared = -1;
+    // The one Content-Length value sent on, whichever way the head goes out (repeats of one value are one line).
+    let lengthValue: string | null = null;
     for (let i = 0; i < raw.length; i += 2) {
       const lower = raw[i].toLowerCase();
       if (HOP_BY_HOP.has(lower)) continue;
       if (lower === 'content-length') {
         const v = /^\s*\d{1,15}\s*$/.test(raw[i + 1]) ? Number(raw[i + 1]) : NaN;
-        if (declared !== -1) {
-          if (v !== declared) declared = NaN;
-          continue; // one Content-Length line is enough
-        }
-        declared = v;
+        if (declared === -1) {
+          declared = v;
+          lengthValue = raw[i + 1];
+        } else if (v !== declared) declared = NaN;
+        continue;
       }
       flat.push(raw[i], raw[i + 1]);
     }
     if (Number.isNaN(declared)) {
       response.body.destroy();
-      res.off('close', onClose);
-      res.statusCode = 502;
-      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-      res.end('Bad Gateway: PHP sent an invalid or conflicting Content-Length\n');
+      answerError(502, 'Bad Gateway: PHP sent an invalid or conflicting Content-Length');
       return;
     }
     const status = response.status;
@@ -344,12 +391,14 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
     if (!bodyAllowed) declared = -1;
     if (whole !== null && declared >= 0) {
       if (whole.length < declared) {
-        res.off('close', onClose);
-        res.destroy(new Error('PHP sent fewer bytes than its Content-Length'));
+        // All of it is here and no head is out: an answer, where a streamed one can only be cut.
+        answerError(502, 'Bad Gateway: PHP sent fewer bytes than its Content-Length');
         return;
       }
       whole = whole.subarray(0, declared);
-    } else if (whole !== null) flat.push('Content-Length', String(whole.length));
+    } else if (whole !== null) lengthValue = String(whole.length);
+    if (lengthValue !== null) flat.push('Content-Length', lengthValue);
+    phpHeaderNames = [...Object.keys(response.headers), 'content-length'];
     try {
       if (res.getHeaderNames().length === 0) res.writeHead(status, response.statusText, flat);
       else {
@@ -358,18 +407,15 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
         res.statusCode = status;
         res.statusMessage = response.statusText;
         for (const [name, value] of Object.entries(response.headers)) {
-          if (!HOP_BY_HOP.has(name)) res.setHeader(name, value);
+          if (!HOP_BY_HOP.has(name) && name !== 'content-length') res.setHeader(name, value);
         }
-        if (whole !== null) res.setHeader('Content-Length', whole.length);
+        if (lengthValue !== null) res.setHeader('Content-Length', lengthValue);
         res.writeHead(status);
       }
     } catch (err) {
       // A header node refuses (a bad character): the response cannot be passed on.
       response.body.destroy();
-      res.off('close', onClose);
-      res.statusCode = 502;
-      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-      res.end(`Bad Gateway: ${(err as Error).message}\n`);
+      answerError(502, `Bad Gateway: ${(err as Error).message}`);
       return;
     }
     if (whole !== null) {
@@ -381,16 +427,16 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
     // which cost a tenth of the gateway's time per request.
     const body = response.body;
     await new Promise<void>((done) => {
-      const settle = (): void => {
+      // finished() also calls back for a response that closed already: a body piped into it would wait for a
+      // 'drain' that never comes, holding the PHP connection for good.
+      const stopWatching = finished(res, () => {
+        stopWatching();
         res.off('close', onClose);
-        res.off('close', settle);
         // The HTTP client left before the end: the rest of PHP's answer is not wanted (the call is cancelled).
         if (!res.writableFinished) body.destroy();
         done();
-      };
-      body.once('error', (err) => { res.destroy(err); settle(); });
-      res.once('finish', settle);
-      res.once('close', settle);
+      });
+      body.once('error', (err) => { res.destroy(err); });
       if (declared < 0 || !bodyAllowed) body.pipe(res);
       else pipeExactly(body, res, declared);
     });

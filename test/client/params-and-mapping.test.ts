@@ -145,6 +145,20 @@ describe('parseResponseHead', () => {
     expect(() => parseResponseHead('Status: abc\r\n')).toThrow(/Status/);
     expect(() => parseResponseHead('Status: 200\r\nStatus: 404\r\n')).toThrow(/Status/);
   });
+
+  it('refuses a status text with bytes an HTTP status line cannot carry, and keeps tabs and latin1', () => {
+    for (const text of ['Not Found\x7f', 'a\x01b', 'a\x00']) {
+      expect(() => parseResponseHead(`Status: 404 ${text}\r\n`), JSON.stringify(text)).toThrow(/Status/);
+    }
+    expect(parseResponseHead('Status: 200 Tr\xe8s\tbien\r\n').statusText).toBe('Tr\xe8s\tbien');
+  });
+
+  it('refuses a status below 200: a CGI response is final, 1xx are interim', () => {
+    for (const status of ['100', '103 Early Hints', '199', '099', '000']) {
+      expect(() => parseResponseHead(`Status: ${status}\r\n`), status).toThrow(/Status/);
+    }
+    expect(parseResponseHead('Status: 200\r\n').status).toBe(200);
+  });
 });
 
 describe('addresses', () => {
