@@ -5,7 +5,7 @@
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { codec, encodeEndRequest, encodeStream, phpFpm, type PhpFpmOptions, RecordType } from '../../lib/index.js';
@@ -86,12 +86,16 @@ export async function fakeFastCgi(onRequest: (r: FakeRequest) => void,
   return peer;
 }
 
+/** What runs in the HTTP server before the gateway (an async middleware, say). */
+export type BeforeGateway = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
 /**
- * The PHP gateway behind node:http, in front of a hand-made peer playing PHP-FPM (a root holding x.php).
- * What it starts is stopped by the functions it adds to `cleanups` (run them in reverse order).
+ * The PHP gateway behind node:http, after `before`, in front of a hand-made peer playing PHP-FPM (a root
+ * holding x.php). What it starts is stopped by the functions it adds to `cleanups` (run them in reverse
+ * order). `outcomes` gets each handler call's end, in the order they settled: 'ok', or what it rejected with.
  */
 export async function gatewayOver(onRequest: (r: FakeRequest) => void, cleanups: (() => Promise<void> | void)[],
-  options: Partial<PhpFpmOptions> = {}): Promise<{ port: number; peer: FakePeer }> {
+  options: Partial<PhpFpmOptions> = {}, before: BeforeGateway = () => {}): Promise<{ port: number; peer: FakePeer; outcomes: unknown[] }> {
   const root = mkdtempSync(join(tmpdir(), 'cgiwire-gw-'));
   writeFileSync(join(root, 'x.php'), '');
   cleanups.push(() => rmSync(root, { recursive: true, force: true }));
@@ -99,8 +103,14 @@ export async function gatewayOver(onRequest: (r: FakeRequest) => void, cleanups:
   cleanups.push(() => peer.stop());
   const gateway = phpFpm({ root, address: peer.port, multiplex: false, timeout: 2000, ...options });
   cleanups.push(() => gateway.client.destroy());
-  const web: HttpServer = createHttpServer((req, res) => { void gateway(req, res); });
+  const outcomes: unknown[] = [];
+  const web: HttpServer = createHttpServer((req, res) => {
+    void (async () => {
+      await before(req, res);
+      await gateway(req, res).then(() => { outcomes.push('ok'); }, (err: unknown) => { outcomes.push(err); });
+    })();
+  });
   await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
   cleanups.push(() => new Promise<void>((r) => { web.closeAllConnections(); web.close(() => r()); }));
-  return { port: (web.address() as AddressInfo).port, peer };
+  return { port: (web.address() as AddressInfo).port, peer, outcomes };
 }

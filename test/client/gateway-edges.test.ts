@@ -6,47 +6,21 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
 import { phpFpm, type PhpFpmOptions } from '../../lib/index.js';
-import { fakeFastCgi, type FakePeer, type FakeRequest } from './fake-peer.js';
+import { fakeFastCgi, gatewayOver, type BeforeGateway, type FakeRequest } from './fake-peer.js';
 import { until } from '../helpers/fcgi-client.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
 
-type Before = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
-
-interface Served {
-  port: number;
-  peer: FakePeer;
-  /** Each handler call's outcome, in the order they settled: 'ok', or what its promise rejected with. */
-  outcomes: unknown[];
-}
-
-/** The gateway behind node:http, after `before`, in front of a peer that answers with `onRequest` (a root holding x.php). */
-async function serve(onRequest: (r: FakeRequest) => void, before: Before = () => {},
-  options: Partial<PhpFpmOptions> = {}): Promise<Served> {
-  const root = mkdtempSync(join(tmpdir(), 'cgiwire-gw-'));
-  writeFileSync(join(root, 'x.php'), '');
-  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-  const peer = await fakeFastCgi(onRequest);
-  cleanups.push(() => peer.stop());
-  const gateway = phpFpm({ root, address: peer.port, multiplex: false, timeout: 2000, ...options });
-  cleanups.push(() => gateway.client.destroy());
-  const outcomes: unknown[] = [];
-  const web = createServer((req, res) => {
-    void (async () => {
-      await before(req, res);
-      await gateway(req, res).then(() => { outcomes.push('ok'); }, (err: unknown) => { outcomes.push(err); });
-    })();
-  });
-  await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise<void>((r) => { web.closeAllConnections(); web.close(() => r()); }));
-  return { port: (web.address() as AddressInfo).port, peer, outcomes };
+/** The gateway behind node:http, after `before`, in front of a peer that answers with `onRequest`. */
+function serve(onRequest: (r: FakeRequest) => void, before?: BeforeGateway, options: Partial<PhpFpmOptions> = {}) {
+  return gatewayOver(onRequest, cleanups, options, before);
 }
 
 /** A peer that answers every request with `answer` (STDOUT) and END_REQUEST at once: a small, complete response. */
@@ -67,7 +41,7 @@ function exchange(port: number, request: string | Buffer, ms = 1500): Promise<st
 const GET = 'GET /x.php HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n';
 
 /** A middleware that sets a header before the gateway (Express sets X-Powered-By on every response). */
-const poweredBy: Before = (_req, res) => { res.setHeader('X-Powered-By', 'Express'); };
+const poweredBy: BeforeGateway = (_req, res) => { res.setHeader('X-Powered-By', 'Express'); };
 
 it('a status text with a byte node refuses is a 502, and the process goes on', async () => {
   const { port, outcomes } = await serve(answering('Status: 404 Not Found\x7f\r\nContent-Type: text/plain\r\n\r\nnope'));
@@ -103,7 +77,7 @@ function streamingLarge(r: FakeRequest): void {
 }
 
 it('an HTTP client gone before the gateway runs (after an async middleware) holds no PHP connection', async () => {
-  const slowMiddleware: Before = () => new Promise((r) => setTimeout(r, 150));
+  const slowMiddleware: BeforeGateway = () => new Promise((r) => setTimeout(r, 150));
   const { port, peer, outcomes } = await serve(streamingLarge, slowMiddleware, { maxConnectionsPerAddress: 1, pipeline: 1 });
   // A client that sends its request and leaves while the middleware runs.
   await new Promise<void>((resolve) => {
@@ -150,7 +124,7 @@ it('a complete answer shorter than its Content-Length is a 502 while no head is 
 
 it('a body a parser decoded to a string (express.text) is refused with 500: its bytes are gone', async () => {
   // What express.text does for a charset=iso-8859-1 body: reads it, decodes it, sets req.body.
-  const textParser: Before = async (req) => {
+  const textParser: BeforeGateway = async (req) => {
     const parts: Buffer[] = [];
     for await (const chunk of req) parts.push(chunk as Buffer);
     (req as { body?: unknown }).body = Buffer.concat(parts).toString('latin1');
