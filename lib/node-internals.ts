@@ -6,6 +6,9 @@
  * - ServerResponse's kNeedDrain flag: node:http's server clears it when the socket drains, before emitting
  *   'drain' on the response; cgiwire's socket facade does the same, or `res.writableNeedDrain` would stay
  *   true and a later `stream.pipe(res)` would wait for a 'drain' that never comes.
+ * - IncomingMessage's kHeadersCount: how many rawHeaders entries node's parser filled. Its headersDistinct
+ *   getter reads that many; cgiwire fills rawHeaders itself, so it sets the count (one store per request; an
+ *   own accessor in its place cost several hundred ns per request).
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -13,6 +16,17 @@ import { quickAck } from './codec/native.js';
 
 const kNeedDrain: symbol | undefined = Object.getOwnPropertySymbols(new ServerResponse(new IncomingMessage(null as never)))
   .find((s) => s.description === 'kNeedDrain');
+
+const kHeadersCount: symbol | undefined = Object.getOwnPropertySymbols(new IncomingMessage(null as never))
+  .find((s) => s.description === 'kHeadersCount');
+
+/** True when the kHeadersCount field was found on this Node (for the test). */
+export const headersCountFound = kHeadersCount !== undefined;
+
+/** Makes req.headersDistinct (node's own getter) read req.rawHeaders; without the field it stays {}. */
+export function setRawHeadersCount(req: IncomingMessage, count: number): void {
+  if (kHeadersCount !== undefined) (req as unknown as Record<symbol, number>)[kHeadersCount] = count;
+}
 
 /** What node:http's server does when a response's socket drains: clear kNeedDrain, emit 'drain'. */
 export function emitResponseDrain(res: ServerResponse): void {

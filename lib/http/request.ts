@@ -6,6 +6,7 @@ import { IncomingMessage } from 'node:http';
 import type { Params } from '../codec/index.js';
 import type { Exchange, Role } from '../exchange.js';
 import type { ExchangeSocket } from './socket.js';
+import { setRawHeadersCount } from '../node-internals.js';
 
 /** What cgiwire adds to an IncomingMessage. */
 export interface CgiRequestFields {
@@ -34,32 +35,6 @@ const SIGNAL: PropertyDescriptor = {
   get(this: { [EXCHANGE]: Exchange }) { return this[EXCHANGE].signal; },
 };
 
-/**
- * req.headersDistinct (node:http: every value of every header, as arrays): an own accessor like `signal`,
- * built from rawHeaders on first use and then kept as a plain value. IncomingMessage's own getter reads a
- * header count that only node's parser sets.
- */
-const HEADERS_DISTINCT: PropertyDescriptor = {
-  // Not enumerable: node's is a prototype getter, not one of a request's own keys.
-  configurable: true, enumerable: false,
-  get(this: IncomingMessage) {
-    const raw = this.rawHeaders;
-    const out: Record<string, string[]> = {};
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = raw[i].toLowerCase();
-      // Own keys only: a header may be named like an Object.prototype member (Constructor: x).
-      if (Object.hasOwn(out, name)) out[name].push(raw[i + 1]);
-      else out[name] = [raw[i + 1]];
-    }
-    Object.defineProperty(this, 'headersDistinct', { value: out, writable: true, configurable: true, enumerable: false });
-    return out;
-  },
-  set(this: IncomingMessage, value: unknown) {
-    Object.defineProperty(this, 'headersDistinct', { value, writable: true, configurable: true, enumerable: false });
-  },
-};
-const OWN_ACCESSORS: PropertyDescriptorMap = { signal: SIGNAL, headersDistinct: HEADERS_DISTINCT };
-
 export function createRequest(exchange: Exchange, socket: ExchangeSocket): CgiRequest {
   const req = new IncomingMessage(socket as never) as CgiRequest;
   const head = exchange.head;
@@ -80,10 +55,11 @@ export function createRequest(exchange: Exchange, socket: ExchangeSocket): CgiRe
   // Own data properties (they survive a framework replacing the prototype, and keep the object fast).
   req.headers = head.headers as IncomingMessage['headers'];
   req.rawHeaders = head.rawHeaders;
+  setRawHeadersCount(req, head.rawHeaders.length);
   req.cgi = params;
   req.role = exchange.role;
   (req as unknown as { [EXCHANGE]: Exchange })[EXCHANGE] = exchange;
-  Object.defineProperties(req, OWN_ACCESSORS);
+  Object.defineProperty(req, 'signal', SIGNAL);
   if (exchange.role === 'filter') {
     req.dataLength = exchange.dataLength;
     req.dataLastModified = exchange.dataLastModified;

@@ -1,7 +1,7 @@
 import { createServer as createNetServer, connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { IncomingMessage, ServerResponse } from 'node:http';
-import { emitResponseDrain, quickAcker, responseDrainFlagFound, socketFd } from '../../lib/node-internals.js';
+import { emitResponseDrain, headersCountFound, quickAcker, responseDrainFlagFound, setRawHeadersCount, socketFd } from '../../lib/node-internals.js';
 import { socketKind } from '../../lib/codec/native.js';
 
 // lib/node-internals.ts is the only module that touches Node internals: these tests fail if Node moves them.
@@ -17,6 +17,16 @@ describe('ServerResponse kNeedDrain', () => {
     emitResponseDrain(res);
     expect(res.writableNeedDrain).toBe(false);
     expect(drains).toBe(1);
+  });
+});
+
+describe('IncomingMessage kHeadersCount', () => {
+  test('is found on this Node, and setRawHeadersCount makes headersDistinct read rawHeaders', () => {
+    expect(headersCountFound).toBe(true);
+    const req = new IncomingMessage(null as never);
+    req.rawHeaders = ['x-a', '1', 'host', 'h', 'x-a', '2'];
+    setRawHeadersCount(req, req.rawHeaders.length);
+    expect(req.headersDistinct).toEqual({ 'x-a': ['1', '2'], host: ['h'] });
   });
 });
 
