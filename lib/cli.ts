@@ -561,6 +561,13 @@ async function servePrimary(config: ServeConfig, argv: string[], io: CliIo): Pro
       const s = state.get(worker.id);
       state.delete(worker.id);
       if (draining) {
+        // A worker that dies while it drains may have lost requests: the exit says so. One ended by SIGTERM or
+        // SIGINT (the group's signal while it was loading) had none.
+        const stopped = signal === 'SIGTERM' || signal === 'SIGINT' || (signal === null && code === 0);
+        if (!stopped && exitCode === 0) {
+          io.stderr.write(`cgiwire: worker ${worker.process.pid} died (${signal !== null ? `signal ${signal}` : `code ${code}`}) while draining\n`);
+          exitCode = 1;
+        }
         if (state.size === 0) finish();
         return;
       }

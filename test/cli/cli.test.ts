@@ -431,6 +431,14 @@ describe('SIGTERM drains', () => {
     }
   });
 
+  it('a worker that dies during the drain makes the exit 1, and says so', async () => {
+    const s = await serve(['dies-in-drain.mjs', '--fastcgi', '127.0.0.1:0', '--workers', '2']);
+    process.kill(s.pid, 'SIGTERM');
+    expect(await s.exited).toEqual({ code: 1, signal: null });
+    expect(s.stderr()).toMatch(/cgiwire: worker \d+ died \(code 3\) while draining\n/);
+    expect(s.stderr()).not.toMatch(/cgiwire: drained/);
+  });
+
   it('requests still running after --drain-timeout are aborted; the exit is still 0', async () => {
     const s = await serve(['echo-app.mjs', '--fastcgi', '0', '--drain-timeout', '300']);
     const slow = run(['request', String(s.port), '/slow?ms=5000', '--body-only']);
