@@ -280,8 +280,7 @@ export class FastCgiServerConnection {
       case RecordType.DATA:
         if (r !== undefined && r.role === 'filter' && r.exchange !== null && !r.dataDone) {
           // DATA follows the end of STDIN, and is held to FCGI_DATA_LENGTH as the body is to CONTENT_LENGTH.
-          const left = r.dataLeft;
-          if (!r.bodyDone || (length === 0 ? left > 0 && left !== Infinity : length > left)) {
+          if (!r.bodyDone || breaksLength(r.dataLeft, length)) {
             return this.fail(new CgiwireError('ERR_FASTCGI_DATA_LENGTH', r.bodyDone
               ? `request ${r.id}'s DATA does not match its FCGI_DATA_LENGTH` : `DATA before the end of STDIN for request ${r.id}`));
           }
@@ -389,10 +388,7 @@ export class FastCgiServerConnection {
       return;
     }
     if (r.bodyDone) return;
-    // A known CONTENT_LENGTH is held to, both ways: STDIN past it (a record length that wrapped, PROTOCOL.md)
-    // would be taken for the body and the records it hides never seen as such, and an end short of it would
-    // pass a cut body off as whole. Either makes the byte stream untrustworthy: the connection fails.
-    if (length === 0 ? r.bodyLeft > 0 && r.bodyLeft !== Infinity : length > r.bodyLeft) {
+    if (breaksLength(r.bodyLeft, length)) {
       return this.fail(new CgiwireError('ERR_FASTCGI_BODY_LENGTH',
         `request ${r.id}'s STDIN ${length === 0 ? `ended ${r.bodyLeft} bytes short of` : 'went past'} its CONTENT_LENGTH`));
     }
@@ -476,6 +472,16 @@ export class FastCgiServerConnection {
     this.abortAll(err, false);
     this.socket.destroy();
   }
+}
+
+/**
+ * A stream record of `length` bytes (0: the stream's end) against the bytes its announced length leaves
+ * (Infinity: none announced). Past it (a record length that wrapped, PROTOCOL.md) the records it hides would
+ * be taken for content; an end short of it would pass a cut stream off as whole. Either makes the byte
+ * stream untrustworthy: the connection fails.
+ */
+function breaksLength(left: number, length: number): boolean {
+  return length === 0 ? left > 0 && left !== Infinity : length > left;
 }
 
 /** The request still waits for its params, its body or (FILTER) its data. */
