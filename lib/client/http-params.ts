@@ -2,6 +2,7 @@
  * CGI params for an HTTP request (RFC 3875, 4.1), built so that request data only ever chooses values and
  * HTTP_* names: a header never becomes CONTENT_LENGTH twice, SCRIPT_FILENAME, PHP_VALUE or any other param.
  */
+import { memoize } from '../memo.js';
 
 export interface HttpRequestInfo {
   method: string;
@@ -39,20 +40,12 @@ interface HeaderKey {
   joiner: string;
 }
 
-/** Header names seen, with their keys: the same few names come with every request. Bounded (names come from clients). */
-const headerKeys = new Map<string, HeaderKey>();
-
-function headerKeyOf(name: string): HeaderKey {
-  let k = headerKeys.get(name);
-  if (k === undefined) {
-    const lower = name.toLowerCase();
-    const dropped = !HEADER_NAME.test(name) || lower === 'proxy' || lower === 'content-type' || lower === 'content-length';
-    k = { key: dropped ? null : 'HTTP_' + name.toUpperCase().replace(/-/g, '_'), joiner: lower === 'cookie' ? '; ' : ', ' };
-    if (headerKeys.size >= 1024) headerKeys.clear();
-    headerKeys.set(name, k);
-  }
-  return k;
-}
+/** A header name's param key and joiner, remembered: the same few names come with every request. */
+const headerKeyOf = memoize((name: string): HeaderKey => {
+  const lower = name.toLowerCase();
+  const dropped = !HEADER_NAME.test(name) || lower === 'proxy' || lower === 'content-type' || lower === 'content-length';
+  return { key: dropped ? null : 'HTTP_' + name.toUpperCase().replace(/-/g, '_'), joiner: lower === 'cookie' ? '; ' : ', ' };
+});
 
 /**
  * The request's headers as HTTP_* params, repeated headers joined (Cookie with "; ", others with ", ").

@@ -15,6 +15,7 @@ import {
 } from './core.js';
 import { KNOWN_NAMES, headerKeyOf } from './known-names.js';
 import { protocolError } from '../errors.js';
+import { memoize } from '../memo.js';
 
 /** Limits on one request's params; the protocol itself sets none (FastCGI 1.0, section 3.4). */
 export interface ParamsLimits {
@@ -116,17 +117,8 @@ export function addHeader(h: RequestHeaders, key: string, value: string): void {
   }
 }
 
-const unknownKeys = new Map<string, string | null>();
-/** headerKeyOf with a bounded cache: names from the wire must not grow memory without bound. */
-function keyOfUnknown(name: string): string | null {
-  let key = unknownKeys.get(name);
-  if (key === undefined) {
-    key = headerKeyOf(name);
-    if (unknownKeys.size >= 1024) unknownKeys.clear();
-    unknownKeys.set(name, key);
-  }
-  return key;
-}
+/** headerKeyOf, remembered (bounded: names from the wire must not grow memory without bound). */
+const keyOfUnknown = memoize(headerKeyOf);
 
 // CGI/1.1 (RFC 3875, 4.1.5 and 4.1.13): without REQUEST_URI, the path is SCRIPT_NAME + PATH_INFO.
 function urlOf(uri: string | undefined, script: string | undefined, pathInfo: string | undefined,
