@@ -99,11 +99,23 @@ export function bufferBytes(name: string, v: number | undefined, fallback: numbe
   return Math.floor(v);
 }
 
-function positive(name: string, v: number | undefined, fallback: number): number {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !(v >= 1)) throw new RangeError(`options.${name} must be a number >= 1; got ${String(v)}`);
-  return v;
+/**
+ * A number option, on the server and the client: `fallback` when undefined, else a number at least `least`
+ * (above it when `above`), Infinity included; anything else (a string, NaN, too small) throws a RangeError
+ * with code ERR_OUT_OF_RANGE rather than quietly meaning something.
+ */
+export function numberOption(name: string, value: number | undefined, fallback: number, least: number, above = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(above ? value > least : value >= least)) {
+    const err = new RangeError(`${name} must be a number ${above ? '>' : '>='} ${least}; got ${String(value)}`);
+    (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
+    throw err;
+  }
+  return value;
 }
+
+/** A count or duration of the server's: at least 1. */
+const positive = (name: string, v: number | undefined, fallback: number): number => numberOption(`options.${name}`, v, fallback, 1);
 
 /**
  * One spelling per address, so that addresses compare as addresses: IPv6 in its canonical form (as the URL

@@ -5,7 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import { CgiwireError } from '../errors.js';
-import { finiteTimerMs } from '../options.js';
+import { finiteTimerMs, numberOption } from '../options.js';
 import { memoize } from '../memo.js';
 import { contentPiece, type PairPart } from '../codec/index.js';
 import { BadResponseError, ClientResponse, LazyReadable, findHeadEnd, parseResponseHead } from './response.js';
@@ -68,18 +68,9 @@ export interface CallLimits {
   timeout: number;
 }
 
-/**
- * A number option: `fallback` when undefined, else a number >= 0 (> 0 unless `allowZero`); anything else
- * (a string, NaN, a negative) throws ERR_OUT_OF_RANGE rather than quietly meaning something.
- */
+/** A client option: above 0, or at least 0 with `allowZero` (see numberOption). */
 export function positive(name: string, value: number | undefined, fallback: number, allowZero = false): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value) || value < 0 || (!allowZero && value === 0)) {
-    const err = new RangeError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} number; got ${String(value)}`);
-    (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
-    throw err;
-  }
-  return value;
+  return numberOption(name, value, fallback, 0, !allowZero);
 }
 
 const ROLE_CODES: Record<ClientRole, number> = { responder: 1, authorizer: 2, filter: 3 };
