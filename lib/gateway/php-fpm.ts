@@ -259,8 +259,8 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
       gone = true;
       call?.abort(new ClientError('ABORT_ERR', 'the HTTP client closed the connection'));
     };
-    /** The names of the headers PHP's answer puts on `res` (its own and the Content-Length given for it). */
-    let phpHeaderNames: readonly string[] = [];
+    /** PHP's headers once they go on `res` (with the Content-Length given for them): taken back on an error. */
+    let phpHeaders: Record<string, unknown> | null = null;
     /**
      * Answers `status` with a short text, or cuts the response when its head is out (the HTTP client must not
      * take it as whole). Takes back PHP's status text and headers set so far; what node still refuses to send
@@ -273,7 +273,10 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
         return;
       }
       try {
-        for (const name of phpHeaderNames) res.removeHeader(name);
+        if (phpHeaders !== null) {
+          for (const name in phpHeaders) res.removeHeader(name);
+          res.removeHeader('content-length');
+        }
         res.statusCode = status;
         res.statusMessage = STATUS_CODES[status] ?? '';
         res.setHeader('Content-Type', 'text/plain; charset=utf-8');
@@ -398,7 +401,8 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
       whole = whole.subarray(0, declared);
     } else if (whole !== null) lengthValue = String(whole.length);
     if (lengthValue !== null) flat.push('Content-Length', lengthValue);
-    phpHeaderNames = [...Object.keys(response.headers), 'content-length'];
+    // Kept, not listed: the names are only needed on an error.
+    phpHeaders = response.headers;
     try {
       if (res.getHeaderNames().length === 0) res.writeHead(status, response.statusText, flat);
       else {
