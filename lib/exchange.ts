@@ -3,6 +3,7 @@
  * the way back for its response. The HTTP layer consumes exchanges and knows no protocol; the protocol
  * layers produce them and know no HTTP objects.
  */
+import { STATUS_CODES } from 'node:http';
 import type { Params, RequestHead } from './codec/index.js';
 
 /** FastCGI roles (FastCGI 1.0, section 6); an SCGI request is always a responder. */
@@ -182,4 +183,13 @@ export class Exchange {
     this.ended = true;
     this.sink.end(appStatus);
   }
+}
+
+/**
+ * The CGI response for a request this side refuses (a crossed limit, bad params, a timeout), the same for
+ * both protocols: a Status line with the standard reason, and the reason as text.
+ */
+export function refusalResponse(status: number): Buffer {
+  const reason = STATUS_CODES[status] ?? 'Error';
+  return Buffer.from(`Status: ${status} ${reason}\r\nContent-Type: text/plain\r\n\r\n${reason}\n`, 'latin1');
 }

@@ -8,7 +8,7 @@ import {
   encodeResponseEnd, encodeTextRecord, encodeUnknownType,
 } from '../codec/index.js';
 import { CgiwireError, LimitError } from '../errors.js';
-import { Exchange, type ResponseSink, type Role } from '../exchange.js';
+import { Exchange, refusalResponse, type ResponseSink, type Role } from '../exchange.js';
 import type { ResolvedOptions } from '../options.js';
 import { OutputQueue } from '../output.js';
 import { quickAcker } from '../node-internals.js';
@@ -143,7 +143,7 @@ export class FastCgiServerConnection {
       if (this.holding.size > 0 || this.outputBlocked) return;
       for (const r of [...this.requests.values()]) {
         if (awaitsInput(r)) {
-          this.refuse(r, 408, 'Request Timeout', new LimitError('ERR_INPUT_TIMEOUT', `request ${r.id} got no input for idleTimeout`));
+          this.refuse(r, 408, new LimitError('ERR_INPUT_TIMEOUT', `request ${r.id} got no input for idleTimeout`));
         }
       }
     });
@@ -223,7 +223,7 @@ export class FastCgiServerConnection {
           return;
         }
         if (r.exchange === null && !r.done) {
-          this.refuse(r, 408, 'Request Timeout', new LimitError('ERR_PARAMS_TIMEOUT',
+          this.refuse(r, 408, new LimitError('ERR_PARAMS_TIMEOUT',
             `the params of request ${r.id} did not end within paramsTimeout`));
         }
       }, this.server.options.paramsTimeout);
@@ -348,7 +348,7 @@ export class FastCgiServerConnection {
     if (length > 0) {
       r.paramsBytes += length;
       if (r.paramsBytes > this.server.options.params.maxParamsBytes) {
-        return this.refuse(r, 431, 'Request Header Fields Too Large',
+        return this.refuse(r, 431,
           new LimitError('ERR_FASTCGI_PARAMS_TOO_LARGE', 'the params are larger than maxParamsBytes'));
       }
       pieces.push(contentPiece(buf, offset, length));
@@ -362,7 +362,7 @@ export class FastCgiServerConnection {
       decoded = this.codec.decodeParams(body, 0, body.length, this.server.options.params, BUILD_HEAD);
     } catch (err) {
       const limit = err instanceof LimitError;
-      return this.refuse(r, limit ? 431 : 400, limit ? 'Request Header Fields Too Large' : 'Bad Request', err as Error);
+      return this.refuse(r, limit ? 431 : 400, err as Error);
     }
     const { params, head } = decoded;
     // No CONTENT_LENGTH (Apache passes a chunked body on as STDIN without one): the length is unknown.
@@ -402,7 +402,7 @@ export class FastCgiServerConnection {
     this.checkTail(r);
     if (r.bodyBytes > this.server.options.maxBodyBytes) {
       this.endBody(r);
-      return this.refuse(r, 413, 'Payload Too Large', new LimitError('ERR_BODY_TOO_LARGE', 'the request body is larger than maxBodyBytes'));
+      return this.refuse(r, 413, new LimitError('ERR_BODY_TOO_LARGE', 'the request body is larger than maxBodyBytes'));
     }
     if (!ex.deliverBody(contentPiece(buf, offset, length)) && !this.holding.has(r)) {
       this.holding.add(r);
@@ -431,7 +431,7 @@ export class FastCgiServerConnection {
   }
 
   /** Answers a request the application never sees, or stops one it sees, with an HTTP status. */
-  private refuse(r: Request, status: number, reason: string, err: Error): void {
+  private refuse(r: Request, status: number, err: Error): void {
     this.server.onError(err);
     if (r.responseStarted) {
       // Part of the handler's response is out: it is cut, never passed off as complete (see abandon).
@@ -439,7 +439,7 @@ export class FastCgiServerConnection {
       r.exchange?.abort(err, false);
       return;
     }
-    r.write(Buffer.from(`Status: ${status} ${reason}\r\nContent-Type: text/plain\r\n\r\n${reason}\n`, 'latin1'));
+    r.write(refusalResponse(status));
     // Ended before the handler hears of the abort, so nothing it does then can reach the web server.
     if (r.exchange !== null) r.exchange.end(0); else r.end(0);
     r.exchange?.abort(err);

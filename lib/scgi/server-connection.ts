@@ -5,7 +5,7 @@
 import type { Socket } from 'node:net';
 import { BUILD_HEAD, type NetstringReader } from '../codec/index.js';
 import { CgiwireError, LimitError } from '../errors.js';
-import { Exchange, type ResponseSink } from '../exchange.js';
+import { Exchange, refusalResponse, type ResponseSink } from '../exchange.js';
 import type { ServerState } from '../fastcgi/server-connection.js';
 import { OutputQueue } from '../output.js';
 
@@ -66,11 +66,11 @@ export class ScgiServerConnection implements ResponseSink {
       this.finishResponse(true);
       return;
     }
-    this.done = true;
-    this.release();
+    // Refused first (the request is then over), so that the abort the handler hears cuts nothing.
+    this.refuse(408, err);
     ex.abort(err, false);
-    this.sendRefusal(408, err);
   }
+
 
   private onData(chunk: Buffer): void {
     // A refused or answered request is over: the rest of its bytes (a body the web server was still sending)
@@ -196,16 +196,12 @@ export class ScgiServerConnection implements ResponseSink {
     else this.socket.destroy();
   }
 
+  /** Answers with a refusal and ends the connection; the request (if counted) no longer is. */
   private refuse(status: number, err: Error): void {
     this.done = true;
-    this.sendRefusal(status, err);
-  }
-
-  private sendRefusal(status: number, err: Error): void {
+    this.release();
     this.server.onError(err);
-    const reason = status === 413 ? 'Payload Too Large' : status === 431 ? 'Request Header Fields Too Large'
-      : status === 503 ? 'Service Unavailable' : status === 408 ? 'Request Timeout' : 'Bad Request';
-    this.socket.end(`Status: ${status} ${reason}\r\nContent-Type: text/plain\r\n\r\n${reason}\n`, 'latin1');
+    this.socket.end(refusalResponse(status));
   }
 
   private stopHeaderTimer(): void {
