@@ -9,13 +9,20 @@
  * - IncomingMessage's kHeadersCount: how many rawHeaders entries node's parser filled. Its headersDistinct
  *   getter reads that many; cgiwire fills rawHeaders itself, so it sets the count (one store per request; an
  *   own accessor in its place cost several hundred ns per request).
+ * - ServerResponse's head: writeHead (and the implicit head of a first write or end) hands the status line
+ *   and the headers to `this._storeHeader(statusLine, headers)`, which leaves the head text in `_header`
+ *   (`_headerSent` false: `_send` puts it before the first body bytes). `headers` is either the response's
+ *   kOutHeaders map (`{ lowercase: [name, value] }`, checked by setHeader) or what writeHead was given.
+ *   cgiwire stores a CGI header block there instead of an HTTP one (lib/http/response.ts).
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { quickAck } from './codec/native.js';
 
-const kNeedDrain: symbol | undefined = Object.getOwnPropertySymbols(new ServerResponse(new IncomingMessage(null as never)))
-  .find((s) => s.description === 'kNeedDrain');
+/** The symbol-keyed fields of a fresh ServerResponse, where two of the internals below live. */
+const responseSymbols = Object.getOwnPropertySymbols(new ServerResponse(new IncomingMessage(null as never)));
+const kNeedDrain: symbol | undefined = responseSymbols.find((s) => s.description === 'kNeedDrain');
+const kOutHeaders: symbol | undefined = responseSymbols.find((s) => s.description === 'kOutHeaders');
 
 const kHeadersCount: symbol | undefined = Object.getOwnPropertySymbols(new IncomingMessage(null as never))
   .find((s) => s.description === 'kHeadersCount');
@@ -37,6 +44,28 @@ export function emitResponseDrain(res: ServerResponse): void {
 
 /** True when the kNeedDrain flag was found on this Node (for the test). */
 export const responseDrainFlagFound = kNeedDrain !== undefined;
+
+/** True when the kOutHeaders field was found on this Node (for the test). */
+export const outHeadersFound = kOutHeaders !== undefined;
+
+/** The part of OutgoingMessage a replaced `_storeHeader` works with. */
+export interface StoredHead {
+  _storeHeader(statusLine: string, headers: unknown): void;
+  _header: string | null;
+  _headerSent: boolean;
+  _contentLength: number | null;
+  _last: boolean;
+}
+
+/**
+ * True when `headers`, given to `_storeHeader`, is the response's own map of setHeader's headers (entries
+ * `[name, value]`) rather than what writeHead was given. Without the field: writeHead passes its map exactly
+ * when a header has been set (a map emptied by removeHeader holds nothing either way).
+ */
+export function isOwnHeaderMap(res: ServerResponse, headers: unknown): boolean {
+  if (kOutHeaders !== undefined) return headers === (res as unknown as Record<symbol, unknown>)[kOutHeaders];
+  return !Array.isArray(headers) && res.getHeaderNames().length > 0;
+}
 
 export function socketFd(socket: Socket): number | undefined {
   const handle = (socket as unknown as { _handle?: { fd?: unknown } })._handle;

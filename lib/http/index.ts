@@ -98,7 +98,6 @@ export function bind(exchange: Exchange, bodyBufferBytes: number): { req: CgiReq
   const req = createRequest(exchange, socket);
   socket.request = req;
   const res = createResponse(exchange, req, socket);
-  socket.response = res;
   const binding = new Binding(exchange, req, res, socket);
   if (exchange.role === 'filter') {
     req.data = binding.data = new Readable({ highWaterMark: bodyBufferBytes, read: () => exchange.resumeBody() });

@@ -1,9 +1,8 @@
 /**
- * The socket a request and its response see. node:http's ServerResponse writes an HTTP/1.1 response to it;
- * this socket turns that into a CGI response (RFC 3875, 6.2): the status line becomes a `Status:` header,
- * hop-by-hop headers are dropped (the web server owns the HTTP connection), and the body goes on as is.
- * Using the real IncomingMessage and ServerResponse keeps every framework working, including those that
- * replace their prototypes (Express).
+ * The socket a request and its response see. node:http's ServerResponse writes to it: first the CGI header
+ * block its head was stored as (lib/http/response.ts), then the body, which goes on as is. Using the real
+ * IncomingMessage and ServerResponse keeps every framework working, including those that replace their
+ * prototypes (Express).
  *
  * It is an EventEmitter with the part of net.Socket's surface that node:http and frameworks use, not a
  * stream: a Duplex per request cost more than the rest of the request (its two stream states, a nextTick
@@ -13,17 +12,6 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Exchange } from '../exchange.js';
-import { HOP_BY_HOP } from './hop-by-hop.js';
-
-/**
- * Response headers not passed to the web server: the hop-by-hop ones (it owns the connection), and a
- * handler's own Status header (the status comes from res.statusCode; two Status lines would leave the web
- * server to pick one).
- */
-const DROPPED = new Set([...HOP_BY_HOP, 'status']);
-/** 1 at the lengths of those names and of Location: a header name of any other length is passed as it is. */
-const SPECIAL_LENGTH = new Uint8Array(18);
-for (const name of [...DROPPED, 'location']) SPECIAL_LENGTH[name.length] = 1;
 
 /** The addresses of an exchange, from its CGI params. */
 export interface SocketAddresses {
@@ -58,9 +46,10 @@ export class ExchangeSocket extends EventEmitter {
   /** As on a connected net.Socket. */
   readonly pending = false;
   readonly connecting = false;
+  /** The CGI header block has gone out. */
   private headerDone = false;
-  private headerText = '';
-  private chunked: Dechunker | null = null;
+  /** Length of the header block the response stored, which starts its next write (0: none pending). */
+  private headLength = 0;
   private blocked = false;
   private waiting: WriteCallback[] = [];
   /** Callbacks of writes handed on, run at the next uncork (asynchronously, as net.Socket's). */
@@ -71,8 +60,6 @@ export class ExchangeSocket extends EventEmitter {
   private timeoutMs = 0;
   /** The request read through this socket (node:http gives it 'timeout' too, and ends it with a cut response). */
   request: (EventEmitter & { complete: boolean; destroyed: boolean; destroy(err?: Error): unknown }) | null = null;
-  /** The response written through this socket. */
-  response: { statusCode: number } | null = null;
 
   constructor(private readonly exchange: Exchange, addresses: SocketAddresses, bodyBufferBytes: number) {
     super();
@@ -242,104 +229,34 @@ export class ExchangeSocket extends EventEmitter {
     process.nextTick(runAll, p);
   }
 
-  /**
-   * Text from ServerResponse: its first write is the header block, with the body appended when the body
-   * is a string; both go into one record without an intermediate buffer.
-   */
-  private sendText(text: string, encoding: BufferEncoding): boolean {
-    if (this.chunked !== null || (!this.headerDone && this.headerText !== '')) return this.send(Buffer.from(text, encoding));
-    if (this.headerDone) {
-      this.bytesWritten += text.length;
-      return text.length === 0 ? true : this.exchange.writeText('', text, encoding);
-    }
-    const end = text.indexOf('\r\n\r\n');
-    if (end < 0) return this.send(Buffer.from(text, encoding));
-    if (this.isInterim(text)) { // writeContinue/writeProcessing/writeEarlyHints: CGI has no interim responses
-      this.bytesWritten += end + 4;
-      return end + 4 === text.length ? true : this.sendText(text.slice(end + 4), encoding);
-    }
-    this.headerDone = true;
-    this.bytesWritten += text.length;
-    const head = this.cgiHeader(text, end);
-    if (this.chunked !== null) {
-      // A handler chose chunked coding: the body is undone from bytes (rare).
-      const ok = this.exchange.writeText(head, '', 'latin1');
-      return end + 4 === text.length ? ok : this.body(Buffer.from(text.slice(end + 4), encoding));
-    }
-    return this.exchange.writeText(head, end + 4 === text.length ? '' : text.slice(end + 4), encoding);
+  /** The response stored its head, `length` chars of latin1 text that its next write starts with. */
+  headStored(length: number): void {
+    this.headLength = length;
   }
 
-  /** Passes response bytes on; the first ones carry the HTTP header block, which becomes the CGI one. */
+  /** Text from ServerResponse: the stored head, with the body appended when the body is a string. */
+  private sendText(text: string, encoding: BufferEncoding): boolean {
+    if (!this.headerDone) {
+      // writeContinue, writeProcessing and writeEarlyHints write their interim heads themselves, before or
+      // after writeHead: CGI has no interim responses, so they are dropped. A CGI head never starts so.
+      if (text.startsWith('HTTP/')) return true;
+      const n = this.headLength;
+      if (n > 0) {
+        this.headLength = 0;
+        this.headerDone = true;
+        this.bytesWritten += text.length;
+        return n >= text.length ? this.exchange.writeText(text, '', 'latin1')
+          : this.exchange.writeText(text.slice(0, n), text.slice(n), encoding);
+      }
+    }
+    this.bytesWritten += text.length;
+    return text.length === 0 ? true : this.exchange.writeText('', text, encoding);
+  }
+
+  /** Body bytes, passed on. */
   private send(chunk: Buffer): boolean {
     this.bytesWritten += chunk.length;
-    if (this.headerDone) return this.body(chunk);
-    this.headerText += chunk.toString('latin1');
-    const end = this.headerText.indexOf('\r\n\r\n');
-    if (end < 0) return true;
-    if (this.isInterim(this.headerText)) {
-      const rest = this.headerText.slice(end + 4);
-      this.headerText = '';
-      this.bytesWritten -= rest.length;
-      return rest.length === 0 ? true : this.send(Buffer.from(rest, 'latin1'));
-    }
-    this.headerDone = true;
-    const text = this.headerText;
-    this.headerText = '';
-    const ok = this.exchange.write(Buffer.from(this.cgiHeader(text, end), 'latin1'));
-    if (end + 4 === text.length) return ok;
-    return this.body(Buffer.from(text.slice(end + 4), 'latin1'));
-  }
-
-  /**
-   * "HTTP/1.1 1xx ..." while the response's own status is not 1xx: an interim response (100 Continue, 102
-   * Processing, 103 Early Hints, before or after writeHead). A 1xx given to writeHead is a final status.
-   */
-  private isInterim(text: string): boolean {
-    if (!/^HTTP\/\d\.\d 1\d\d\b/.test(text)) return false;
-    const status = this.response?.statusCode;
-    return status === undefined || status < 100 || status > 199;
-  }
-
-  private body(chunk: Buffer): boolean {
-    if (this.chunked !== null) {
-      const plain = this.chunked.push(chunk);
-      return plain.length > 0 ? this.exchange.write(plain) : true;
-    }
     return chunk.length > 0 ? this.exchange.write(chunk) : true;
-  }
-
-  /**
-   * text[0, end) is "HTTP/1.1 301 Moved\r\nName: value..." -> "Location: ...\r\nStatus: 301 Moved\r\nName: value\r\n\r\n".
-   * HAProxy 2.6 turns 301 into 302 unless Location comes before Status: so Location goes first. Kept lines
-   * are copied in runs; only a name as long as a hop-by-hop name or Location is lower-cased and looked at.
-   */
-  private cgiHeader(text: string, end: number): string {
-    let at = text.indexOf('\r\n');
-    if (at < 0 || at > end) at = end;
-    let status = text.slice(text.indexOf(' ') + 1, at);
-    // A final 1xx (writeHead(101) for an upgrade): CGI cannot carry one, and the web server would get none.
-    if (status.charCodeAt(0) === 0x31) status = '500 Internal Server Error';
-    let out = '';
-    let location = '';
-    let kept = at + 2; // where the current run of kept lines starts
-    while (at < end) {
-      const from = at + 2;
-      let to = text.indexOf('\r\n', from);
-      if (to < 0 || to > end) to = end;
-      const colon = text.indexOf(':', from);
-      if (colon > from && colon < to && colon - from < SPECIAL_LENGTH.length && SPECIAL_LENGTH[colon - from] === 1) {
-        const name = text.slice(from, colon).toLowerCase();
-        if (name === 'location' || DROPPED.has(name)) {
-          out += text.slice(kept, from);
-          kept = to + 2;
-          if (name === 'location') location += text.slice(from, to + 2);
-          else if (name === 'transfer-encoding' && /chunked/i.test(text.slice(colon + 1, to))) this.chunked = new Dechunker();
-        }
-      }
-      at = to;
-    }
-    if (kept < end) out += text.slice(kept, end) + '\r\n';
-    return `${location}Status: ${status}\r\n${out}\r\n`;
   }
 }
 
@@ -350,42 +267,4 @@ function asBuffer(data: Uint8Array): Buffer {
 
 function runAll(callbacks: WriteCallback[]): void {
   for (const f of callbacks) f(null);
-}
-
-/** Undoes chunked transfer coding, which node:http applies only when a handler sets Transfer-Encoding itself. */
-class Dechunker {
-  private state: 'size' | 'data' | 'crlf' | 'trailer' | 'done' = 'size';
-  private line = '';
-  private left = 0;
-
-  push(chunk: Buffer): Buffer {
-    const out: Buffer[] = [];
-    let i = 0;
-    while (i < chunk.length && this.state !== 'done') {
-      if (this.state === 'data') {
-        const take = Math.min(this.left, chunk.length - i);
-        out.push(chunk.subarray(i, i + take));
-        i += take;
-        this.left -= take;
-        if (this.left === 0) this.state = 'crlf';
-        continue;
-      }
-      const nl = chunk.indexOf(10, i);
-      const end = nl < 0 ? chunk.length : nl + 1;
-      this.line += chunk.toString('latin1', i, end);
-      i = end;
-      if (nl < 0) break;
-      const line = this.line.trim();
-      this.line = '';
-      if (this.state === 'size') {
-        this.left = parseInt(line, 16) || 0;
-        this.state = this.left === 0 ? 'trailer' : 'data';
-      } else if (this.state === 'crlf') {
-        this.state = 'size';
-      } else if (line === '') {
-        this.state = 'done';
-      }
-    }
-    return out.length === 1 ? out[0] : Buffer.concat(out);
-  }
 }

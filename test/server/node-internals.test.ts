@@ -1,7 +1,10 @@
 import { createServer as createNetServer, connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { IncomingMessage, ServerResponse } from 'node:http';
-import { emitResponseDrain, headersCountFound, quickAcker, responseDrainFlagFound, setRawHeadersCount, socketFd } from '../../lib/node-internals.js';
+import {
+  emitResponseDrain, headersCountFound, isOwnHeaderMap, outHeadersFound, quickAcker, responseDrainFlagFound, setRawHeadersCount,
+  socketFd, type StoredHead,
+} from '../../lib/node-internals.js';
 import { socketKind } from '../../lib/codec/native.js';
 
 // lib/node-internals.ts is the only module that touches Node internals: these tests fail if Node moves them.
@@ -17,6 +20,35 @@ describe('ServerResponse kNeedDrain', () => {
     emitResponseDrain(res);
     expect(res.writableNeedDrain).toBe(false);
     expect(drains).toBe(1);
+  });
+});
+
+describe('ServerResponse head: _storeHeader and kOutHeaders', () => {
+  test('writeHead and the implicit head of end() hand the status line and headers to _storeHeader; the two header forms are told apart', () => {
+    expect(outHeadersFound).toBe(true);
+    const calls: [string, boolean, unknown][] = [];
+    const make = (): ServerResponse & StoredHead => {
+      const res = new ServerResponse(new IncomingMessage(null as never)) as ServerResponse & StoredHead;
+      res._storeHeader = function (this: ServerResponse & StoredHead, line: string, headers: unknown) {
+        calls.push([line, isOwnHeaderMap(this, headers), headers]);
+        this._header = 'stored';
+      };
+      return res;
+    };
+    make().writeHead(200, { 'X-A': '1' });
+    const set = make();
+    set.setHeader('X-B', '2');
+    set.writeHead(201, { 'X-C': '3' });
+    const implicit = make();
+    implicit.statusCode = 404;
+    implicit.end();
+    expect(calls.map(([line, own]) => [line, own])).toEqual([
+      ['HTTP/1.1 200 OK\r\n', false], ['HTTP/1.1 201 Created\r\n', true], ['HTTP/1.1 404 Not Found\r\n', false],
+    ]);
+    expect(calls[0][2]).toEqual({ 'X-A': '1' });
+    // The map's entries keep the name as given: [name, value].
+    expect(Object.values(calls[1][2] as object)).toEqual([['X-B', '2'], ['X-C', '3']]);
+    expect(set.headersSent).toBe(true);
   });
 });
 

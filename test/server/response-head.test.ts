@@ -1,0 +1,119 @@
+/**
+ * The CGI header block a response becomes (RFC 3875, 6.2), for every way node:http lets a handler give its
+ * headers: setHeader, writeHead with an object, a flat [name, value, ...] list or a list of pairs, and
+ * array values. Each rule is what node:http would put on the wire, less what the web server owns.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { header, parseCgi, request } from '../helpers/fcgi-client.js';
+import { startRouted, stopAll, type Running } from './setup.js';
+import type { CgiResponse } from '../../lib/index.js';
+
+afterEach(stopAll);
+
+async function answer(r: Running, uri: string): Promise<ReturnType<typeof parseCgi>> {
+  const c = await r.client();
+  c.send(request(1, { uri }));
+  return parseCgi((await c.response(1)).stdout);
+}
+
+const lines = (a: ReturnType<typeof parseCgi>): string[] => a.headerText.split('\r\n');
+
+describe('the header block', () => {
+  it('has no Date of its own (the web server stamps the response); a Date the handler sets is passed', async () => {
+    const r = await startRouted({}, {
+      '/plain': (_q, res) => res.end('x'),
+      '/dated': (_q, res) => { res.setHeader('Date', 'Tue, 01 Dec 2026 10:00:00 GMT'); res.end('x'); },
+    });
+    expect(header(await answer(r, '/plain'), 'Date')).toBeUndefined();
+    expect(header(await answer(r, '/dated'), 'Date')).toBe('Tue, 01 Dec 2026 10:00:00 GMT');
+  });
+
+  it('takes headers from writeHead as an object, a flat list and a list of pairs, names in their case', async () => {
+    const r = await startRouted({}, {
+      '/object': (_q, res) => { res.writeHead(201, { 'X-One': '1', 'x-two': 2 }); res.end(); },
+      '/flat': (_q, res) => { res.writeHead(202, ['X-One', '1', 'X-Two', '2']); res.end(); },
+      '/pairs': (_q, res) => { (res as unknown as { writeHead(s: number, h: string[][]): void }).writeHead(203, [['X-One', '1'], ['X-Two', '2']]); res.end(); },
+      '/merged': (_q, res) => { res.setHeader('X-Set', 'a'); res.writeHead(204, { 'X-Given': 'b' }); res.end(); },
+    });
+    expect(lines(await answer(r, '/object'))).toEqual(['Status: 201 Created', 'X-One: 1', 'x-two: 2']);
+    expect(lines(await answer(r, '/flat'))).toEqual(['Status: 202 Accepted', 'X-One: 1', 'X-Two: 2']);
+    expect(lines(await answer(r, '/pairs'))).toEqual(['Status: 203 Non-Authoritative Information', 'X-One: 1', 'X-Two: 2']);
+    expect(lines(await answer(r, '/merged'))).toEqual(['Status: 204 No Content', 'X-Set: a', 'X-Given: b']);
+  });
+
+  it('writes an array value as one line per element, and a Cookie array as one line joined with "; "', async () => {
+    const r = await startRouted({}, {
+      '/arrays': (_q, res) => {
+        res.writeHead(200, { 'X-Many': ['1', '2'], Cookie: ['a=1', 'b=2'] });
+        res.end();
+      },
+    });
+    expect(lines(await answer(r, '/arrays'))).toEqual(['Status: 200 OK', 'X-Many: 1', 'X-Many: 2', 'Cookie: a=1; b=2']);
+  });
+
+  it('refuses what node:http refuses: a bad name or value given to writeHead throws, and the 500 follows', async () => {
+    const codes: string[] = [];
+    const attempt = (res: CgiResponse, f: () => void): void => {
+      try { f(); } catch (err) { codes.push((err as NodeJS.ErrnoException).code!); }
+      res.end('after');
+    };
+    const r = await startRouted({}, {
+      '/bad-value': (_q, res) => attempt(res, () => res.writeHead(200, { 'X-A': 'one\r\nX-Injected: 1' })),
+      '/bad-name': (_q, res) => attempt(res, () => res.writeHead(200, { 'X A': '1' })),
+      '/odd-list': (_q, res) => attempt(res, () => res.writeHead(200, ['X-A', '1', 'X-B'])),
+      '/undefined': (_q, res) => attempt(res, () => res.writeHead(200, { 'X-A': undefined as unknown as string })),
+    });
+    for (const uri of ['/bad-value', '/bad-name', '/odd-list', '/undefined']) {
+      const a = await answer(r, uri);
+      // The head was not stored: the handler's own end() sends a plain 200 with its body, nothing injected.
+      expect(a.headerText).not.toMatch(/X-Injected|X-A|X-B/);
+      expect(a.body.toString()).toBe('after');
+    }
+    expect(codes).toEqual(['ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN', 'ERR_INVALID_ARG_VALUE', 'ERR_HTTP_INVALID_HEADER_VALUE']);
+  });
+
+  it('writes header values as latin1 bytes, whatever the encoding of a string body', async () => {
+    const r = await startRouted({}, {
+      '/latin1': (_q, res) => {
+        res.setHeader('Content-Disposition', 'attachment; filename="na\u00efve.txt"');
+        res.end('caf\u00e9 \u20ac', 'utf8');
+      },
+    });
+    const c = await r.client();
+    c.send(request(1, { uri: '/latin1' }));
+    const out = (await c.response(1)).stdout;
+    expect(out.includes(Buffer.from('filename="na\u00efve.txt"', 'latin1'))).toBe(true);
+    expect(parseCgi(out).body.toString('utf8')).toBe('caf\u00e9 \u20ac');
+  });
+
+  it('keeps strictContentLength working: end() after a body longer than Content-Length throws, as on node:http', async () => {
+    let code: string | undefined;
+    const r = await startRouted({}, {
+      '/strict': (_q, res) => {
+        res.strictContentLength = true;
+        res.setHeader('Content-Length', '2');
+        try {
+          res.write('three');
+          res.end();
+        } catch (err) { code = (err as NodeJS.ErrnoException).code; }
+        res.destroy();
+      },
+    });
+    await r.client().then((c) => { c.send(request(1, { uri: '/strict' })); return c.response(1); }).catch(() => undefined);
+    expect(code).toBe('ERR_HTTP_CONTENT_LENGTH_MISMATCH');
+  });
+
+  it('the head is what res._header holds, and headersSent turns true with writeHead as on node:http', async () => {
+    const seen: unknown[] = [];
+    const r = await startRouted({}, {
+      '/sent': (_q, res) => {
+        seen.push(res.headersSent);
+        res.writeHead(200, { 'X-A': '1' });
+        seen.push(res.headersSent, (res as unknown as { _header: string })._header);
+        res.end();
+      },
+    });
+    await answer(r, '/sent');
+    expect(seen).toEqual([false, true, 'Status: 200 OK\r\nX-A: 1\r\n\r\n']);
+  });
+});
