@@ -24,6 +24,9 @@ export interface SocketAddresses {
 
 type WriteCallback = (err?: Error | null) => void;
 
+/** The head node:http writes for an interim response (100 Continue, 102 Processing, 103 Early Hints). */
+const INTERIM = /^HTTP\/1\.1 1\d\d /;
+
 export class ExchangeSocket extends EventEmitter {
   readonly remoteAddress?: string;
   readonly remotePort?: number;
@@ -239,7 +242,7 @@ export class ExchangeSocket extends EventEmitter {
     if (!this.headerDone) {
       // writeContinue, writeProcessing and writeEarlyHints write their interim heads themselves, before or
       // after writeHead: CGI has no interim responses, so they are dropped. A CGI head never starts so.
-      if (text.startsWith('HTTP/')) return true;
+      if (INTERIM.test(text)) return true;
       const n = this.headLength;
       if (n > 0) {
         this.headLength = 0;
