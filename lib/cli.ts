@@ -370,11 +370,29 @@ function exitSoon(code: number): void {
 
 /** One process: listen, serve, drain on SIGTERM/SIGINT. */
 async function serveAlone(config: ServeConfig, io: CliIo): Promise<number> {
-  const handler = await loadApp(config.module, io.cwd);
-  const server = createServer({ protocol: config.protocol }, handler);
+  // A signal while the app loads (or the socket opens) is kept, and acted on once that is done: it must not
+  // kill the process with the signal's default action, which would report a failure (exit 143).
+  let early: NodeJS.Signals | null = null;
+  const onEarlySignal = (signal: NodeJS.Signals): void => { early ??= signal; };
+  process.on('SIGTERM', onEarlySignal);
+  process.on('SIGINT', onEarlySignal);
+  let server: Server;
+  try {
+    const handler = await loadApp(config.module, io.cwd);
+    server = createServer({ protocol: config.protocol }, handler);
+    if (early === null) await listen(server, config.target, config.mode, false);
+  } finally {
+    process.off('SIGTERM', onEarlySignal);
+    process.off('SIGINT', onEarlySignal);
+  }
   let served = 0;
   server.on('request', () => { served++; });
-  await listen(server, config.target, config.mode, false);
+  if (early !== null) {
+    if (server.listening) server.close();
+    io.stderr.write(`cgiwire: ${early as NodeJS.Signals} while starting: stopped, 0 requests served\n`);
+    exitSoon(0);
+    return 0;
+  }
   server.on('error', (err: Error) => io.stderr.write(`cgiwire: ${describe(err)}\n`));
   io.stderr.write(`cgiwire: serving ${config.module} over ${config.protocol} on ${listeningText(server, config.target)} ` +
     `(pid ${process.pid}, codec ${codecName})\n`);

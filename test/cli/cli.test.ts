@@ -419,6 +419,16 @@ describe('SIGTERM drains', () => {
     expect(s.stderr()).toMatch(/cgiwire: drained, 0 requests served\n$/);
   });
 
+  it('SIGTERM while one process still loads the app: it stops once loaded, never serves, exit 0', async () => {
+    const s = startServe(['slow-to-load.mjs', '--fastcgi', '127.0.0.1:0', '--drain-timeout', '1000']);
+    await s.waitFor(/slow-to-load: loading/);
+    process.kill(s.child.pid!, 'SIGTERM');
+    const still = new Promise((resolve) => setTimeout(() => resolve('still running after 4 s'), 4000));
+    expect(await Promise.race([s.exited, still]), s.stderr()).toEqual({ code: 0, signal: null });
+    expect(s.stderr()).not.toMatch(/cgiwire: serving/);
+    expect(s.stderr()).toMatch(/^cgiwire: SIGTERM while starting: stopped, 0 requests served$/m);
+  });
+
   it('SIGTERM to the whole process group while the workers load (Ctrl-C, systemd): no EPIPE from telling dead workers to drain, exit 0', async () => {
     // The workers die of the signal itself; the primary's 'drain' to them must not fail it. A race: three tries.
     for (let i = 0; i < 3; i++) {
