@@ -53,7 +53,9 @@ export interface StoredHead {
   _storeHeader(statusLine: string, headers: unknown): void;
   _header: string | null;
   _headerSent: boolean;
+  /** With _removedContLen: what node's strictContentLength check at end() reads. */
   _contentLength: number | null;
+  _removedContLen: boolean;
   _last: boolean;
 }
 

@@ -59,23 +59,35 @@ for (const name of [...DROPPED, 'location', 'content-length']) SPECIAL_LENGTH[na
 // The block being built. One head is built at a time (synchronously), so these need no object per response.
 let lines = '';
 let location = '';
+/** A Trailer header was given; a Transfer-Encoding naming chunked was given (node:http would then chunk). */
+let trailer = false;
+let chunked = false;
+/** node:http's test for a Transfer-Encoding that makes it chunk the body. */
+const CHUNKED = /(?:^|\W)chunked(?:$|\W)/i;
 
 function errorWithCode<E extends Error>(err: E, code: string): E {
   return Object.assign(err, { code });
 }
 
 function addLine(res: StoredHead, name: string, value: unknown, validate: boolean): void {
-  if (validate) validateHeaderValue(name, value as string);
-  const line = name + ': ' + String(value) + '\r\n';
+  // One conversion, checked and written: a value whose toString changes between calls cannot pass the check
+  // with one text and be written with another.
+  const text = value === undefined ? undefined : String(value);
+  if (validate) validateHeaderValue(name, text as string);
+  const line = name + ': ' + text + '\r\n';
   if (name.length < SPECIAL_LENGTH.length && SPECIAL_LENGTH[name.length] === 1) {
     const key = name.toLowerCase();
     // HAProxy 2.6 turns 301 into 302 unless Location comes before Status: so Location goes first.
     if (key === 'location') { location += line; return; }
-    // Read by node:http's strictContentLength check at end().
-    if (key === 'content-length') res._contentLength = Number(value);
-    // node:http refuses a Trailer header on a response that is not chunked, and a CGI response never is.
-    else if (key === 'trailer') throw errorWithCode(new Error('A CGI response cannot carry trailers'), 'ERR_HTTP_TRAILER_INVALID');
-    else if (DROPPED.has(key)) return;
+    if (key === 'content-length') {
+      // What node:http's strictContentLength check at end() reads, as its own head sets them.
+      res._contentLength = Number(text);
+      res._removedContLen = false;
+    } else if (DROPPED.has(key)) {
+      if (key === 'trailer') trailer = true;
+      else if (key === 'transfer-encoding' && CHUNKED.test(text as string)) chunked = true;
+      return;
+    }
   }
   lines += line;
 }
@@ -122,7 +134,17 @@ function addHeaders(res: ServerResponse & StoredHead, headers: unknown): void {
 function storeCgiHead(this: ServerResponse & StoredHead, statusLine: string, headers: unknown): void {
   lines = '';
   location = '';
+  trailer = false;
+  chunked = false;
   addHeaders(this, headers);
+  // node:http's rules: a Trailer header needs a chunked body, and a 204 or 304 is never chunked. This side
+  // never chunks (the web server frames the body), so the trailers themselves are not sent.
+  const chunkedByNode = chunked && this.statusCode !== 204 && this.statusCode !== 304;
+  if (trailer && !chunkedByNode) {
+    throw errorWithCode(new Error('Trailers are invalid on a response that is not chunked'), 'ERR_HTTP_TRAILER_INVALID');
+  }
+  // node:http does not hold a chunked body to Content-Length.
+  if (chunkedByNode) this._contentLength = null;
   let status = statusLine.slice(statusLine.indexOf(' ') + 1, statusLine.length - 2);
   // A final 1xx (writeHead(101) for an upgrade): CGI cannot carry one, and the web server would get none.
   if (status.charCodeAt(0) === 0x31) status = '500 Internal Server Error';

@@ -103,6 +103,69 @@ describe('the header block', () => {
     expect(code).toBe('ERR_HTTP_CONTENT_LENGTH_MISMATCH');
   });
 
+  it('a Trailer with a Transfer-Encoding: chunked (which node:http accepts) sends the response without both; a 204 still refuses it', async () => {
+    const codes: string[] = [];
+    const r = await startRouted({}, {
+      '/chunked-trailer': (_q, res) => {
+        res.writeHead(200, { 'Transfer-Encoding': 'gzip, chunked', Trailer: 'X-T', 'Content-Type': 'text/plain' });
+        res.write('abc');
+        res.addTrailers({ 'X-T': '1' });
+        res.end('def');
+      },
+      '/no-content': (_q, res) => {
+        try { res.writeHead(204, { 'Transfer-Encoding': 'chunked', Trailer: 'X-T' }); } catch (err) { codes.push((err as NodeJS.ErrnoException).code!); }
+        res.end();
+      },
+    });
+    const a = await answer(r, '/chunked-trailer');
+    expect(lines(a)).toEqual(['Status: 200 OK', 'Content-Type: text/plain']);
+    expect(a.body.toString()).toBe('abcdef');
+    await answer(r, '/no-content');
+    expect(codes).toEqual(['ERR_HTTP_TRAILER_INVALID']);
+  });
+
+  it('strictContentLength: a Content-Length set again after removeHeader is held to; a chunked Transfer-Encoding turns the check off, as on node:http', async () => {
+    const outcomes: string[] = [];
+    const attempt = (res: CgiResponse, f: () => void): void => {
+      try { f(); outcomes.push('ok'); } catch (err) { outcomes.push((err as NodeJS.ErrnoException).code!); res.destroy(); }
+    };
+    const r = await startRouted({}, {
+      '/reset': (_q, res) => attempt(res, () => {
+        res.strictContentLength = true;
+        res.setHeader('Content-Length', '5');
+        res.removeHeader('Content-Length');
+        res.setHeader('Content-Length', '2');
+        res.end('three');
+      }),
+      '/chunked': (_q, res) => attempt(res, () => {
+        res.strictContentLength = true;
+        res.writeHead(200, { 'Content-Length': '2', 'Transfer-Encoding': 'chunked' });
+        res.end('three');
+      }),
+    });
+    for (const uri of ['/reset', '/chunked']) {
+      const c = await r.client();
+      c.send(request(1, { uri }));
+      await c.response(1).catch(() => undefined);
+    }
+    expect(outcomes).toEqual(['ERR_HTTP_CONTENT_LENGTH_MISMATCH', 'ok']);
+  });
+
+  it('validates and writes the same text of a value: an object whose conversions differ cannot slip a line break past the check', async () => {
+    let calls = 0;
+    const sly = { toString: () => (calls++ === 0 ? 'fine' : 'fine\r\nX-Injected: 1') };
+    let code: string | undefined;
+    const r = await startRouted({}, {
+      '/sly': (_q, res) => {
+        try { res.writeHead(200, { 'X-A': sly as unknown as string }); } catch (err) { code = (err as NodeJS.ErrnoException).code; }
+        res.end('x');
+      },
+    });
+    const a = await answer(r, '/sly');
+    expect(a.headerText).not.toMatch(/X-Injected/);
+    expect(code === undefined ? header(a, 'X-A') : code).toBe('fine');
+  });
+
   it('the head is what res._header holds, and headersSent turns true with writeHead as on node:http', async () => {
     const seen: unknown[] = [];
     const r = await startRouted({}, {
