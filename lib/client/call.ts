@@ -329,12 +329,15 @@ export class ClientCall {
 
   // --- the response, fed by the carrier
 
-  /** A piece of STDOUT. Returns false when the consumer holds bodyBufferBytes unread (stop reading). */
-  stdout(buf: Buffer, offset: number, length: number): boolean {
+  /**
+   * A piece of STDOUT. Returns false when the consumer holds bodyBufferBytes unread (stop reading).
+   * `share`: what the chunk carries for this call (contentPiece).
+   */
+  stdout(buf: Buffer, offset: number, length: number, share = length): boolean {
     if (this.state !== State.Running) return true;
     this.answered = true;
     this.timer?.refresh();
-    if (this.response !== null) return this.pushBody(contentPiece(buf, offset, length));
+    if (this.response !== null) return this.pushBody(contentPiece(buf, offset, length, share));
     const max = this.limits.maxHeaderBytes;
     const have = this.headLength;
     if (have === 0) {
@@ -382,11 +385,11 @@ export class ClientCall {
   }
 
   /** A piece of STDERR: kept in the stderr stream up to maxStderrBytes unread, and reported to the client. */
-  stderr(buf: Buffer, offset: number, length: number): void {
+  stderr(buf: Buffer, offset: number, length: number, share = length): void {
     if (this.state !== State.Running || length === 0) return;
     this.answered = true;
     this.timer?.refresh();
-    const chunk = contentPiece(buf, offset, length);
+    const chunk = contentPiece(buf, offset, length, share);
     this.onStderr?.(chunk, this);
     if (this.stderrHeld + length <= this.limits.maxStderrBytes) {
       this.stderrHeld += length;

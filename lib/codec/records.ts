@@ -41,17 +41,22 @@ export type RecordCallback = (type: number, requestId: number, buf: Buffer, offs
 
 /**
  * A view kept by its receiver keeps its whole chunk alive. Content handed to a consumer that may hold it
- * (a request body, params gathered across records) is therefore a view only when it is at least
- * 1/RETAIN_RATIO of the memory it would keep; a smaller piece is copied (cheaply: it is small by then).
- * Without this, a peer sending 1-byte STDIN records each in its own 64 KiB chunk made 64 KiB stay alive per
- * body byte held, far beyond bodyBufferBytes.
+ * (a request body, params gathered across records) is therefore a view only when what the chunk carries for
+ * that consumer is at least 1/RETAIN_RATIO of the memory the view would keep; otherwise it is copied
+ * (cheaply: it is small by then). Without this, a peer sending 1-byte STDIN records each in its own 64 KiB
+ * chunk made 64 KiB stay alive per body byte held, far beyond bodyBufferBytes.
  */
 export const RETAIN_RATIO = 4;
 
-/** buf[offset, offset + length) as a view, or as a copy when the view would keep far more memory alive. */
-export function contentPiece(buf: Buffer, offset: number, length: number): Buffer {
+/**
+ * buf[offset, offset + length) as a view, or as a copy when the view would keep far more memory alive.
+ * `share`: the bytes the same chunk carries for the same consumer, pieces that are held or let go together
+ * (RecordReader#chunkShare for a request's streams); by default the piece alone. A chunk that holds the end
+ * of one body record, a whole one and the start of the next is all body: its small pieces stay views too.
+ */
+export function contentPiece(buf: Buffer, offset: number, length: number, share = length): Buffer {
   const view = buf.subarray(offset, offset + length);
-  return length * RETAIN_RATIO >= buf.buffer.byteLength ? view : Buffer.from(view);
+  return (share > length ? share : length) * RETAIN_RATIO >= buf.buffer.byteLength ? view : Buffer.from(view);
 }
 
 // Fragments live in the core's scratch. Decoders write elsewhere, so a callback may decode params; but a
@@ -64,6 +69,12 @@ export class RecordReader {
   private carry: Buffer | null = null;
   private carryFill = 0;
   private failed: CgiwireError | null = null;
+  /**
+   * While a chunk is delivered: the bytes of STDIN, STDOUT, STDERR and DATA content it carries when they all
+   * belong to one request, else 0 (see contentPiece). PARAMS are left out: a request keeps its params for
+   * its whole life, so they must not keep a chunk alive on the strength of a body read long before.
+   */
+  chunkShare = 0;
 
   constructor(private readonly core: CodecCore, private readonly onRecord: RecordCallback) {}
 
@@ -82,6 +93,7 @@ export class RecordReader {
       const requestId = ((lo >>> 16) & 0xff) << 8 | (lo >>> 24);
       if (isStreamType(type) && requestId !== 0) {
         st[ST_CONTENT_LEFT] -= chunk.length;
+        this.chunkShare = type === RecordType.PARAMS ? 0 : chunk.length;
         this.onRecord(type, requestId, chunk, 0, chunk.length);
         return null;
       }
@@ -96,6 +108,7 @@ export class RecordReader {
         if (n < 0) return (this.failed = protocolError(n));
         start = this.state[ST_CONSUMED];
         const list = core.scratch;
+        this.chunkShare = oneRequestShare(list, n);
         for (let at = SCRATCH_FRAGMENTS, end = at + 4 * n; at < end; at += 4) {
           this.deliver(chunk, list[at], list[at + 1], list[at + 2], list[at + 3]);
         }
@@ -131,4 +144,22 @@ export class RecordReader {
       this.onRecord(type, requestId, carry, 0, carry.length);
     }
   }
+}
+
+/** The body-stream content bytes among `n` fragments in scratch when they all belong to one request, else 0. */
+function oneRequestShare(list: Uint32Array, n: number): number {
+  let id = -1;
+  let total = 0;
+  for (let at = SCRATCH_FRAGMENTS, end = at + 4 * n; at < end; at += 4) {
+    const word0 = list[at];
+    const type = word0 & 0xff;
+    if (type < RecordType.STDIN || type > RecordType.DATA) continue;
+    const requestId = word0 >>> 16;
+    if (id !== requestId) {
+      if (id !== -1) return 0;
+      id = requestId;
+    }
+    total += list[at + 2];
+  }
+  return id === 0 ? 0 : total;
 }

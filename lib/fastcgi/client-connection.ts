@@ -6,7 +6,7 @@
 import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import {
-  type Codec, RecordType, encodeAbortRequest, encodeGetValues, encodeRequestStart, encodeStream,
+  type Codec, type RecordReader, RecordType, encodeAbortRequest, encodeGetValues, encodeRequestStart, encodeStream,
   encodeStreamEnd,
 } from '../codec/index.js';
 import { CgiwireError } from '../errors.js';
@@ -110,6 +110,7 @@ export class FastCgiClientConnection implements PoolConnection {
   private noPipeline = false;
   /** The socket's idle timeout is set (only while no call runs here). */
   private idleArmed = false;
+  private readonly reader: RecordReader;
 
   constructor(address: Address, private readonly hooks: PoolHooks, private readonly options: FastCgiConnectionOptions) {
     this.addressText = formatAddress(address);
@@ -117,6 +118,7 @@ export class FastCgiClientConnection implements PoolConnection {
     this.socket = socket;
     this.out = new OutputQueue(socket, () => { for (const call of this.calls.values()) call.drain(); }, true);
     const reader = options.codec.createRecordReader((type, id, buf, offset, length) => this.onRecord(type, id, buf, offset, length));
+    this.reader = reader;
     const connectTimer = setTimeout(() => {
       const err = new ClientError('ERR_CGIWIRE_CONNECT_TIMEOUT', `no connection to ${this.addressText} within ${options.connectTimeout} ms`, this.addressText);
       this.destroy(err);
@@ -389,10 +391,10 @@ export class FastCgiClientConnection implements PoolConnection {
     switch (type) {
       case RecordType.STDOUT:
         // END_REQUEST ends the streams: PHP-FPM never sends the empty STDOUT record.
-        if (call !== undefined && length > 0 && !call.stdout(buf, offset, length) && !call.done) this.hold(call);
+        if (call !== undefined && length > 0 && !call.stdout(buf, offset, length, this.reader.chunkShare) && !call.done) this.hold(call);
         return;
       case RecordType.STDERR:
-        if (call !== undefined) call.stderr(buf, offset, length);
+        if (call !== undefined) call.stderr(buf, offset, length, this.reader.chunkShare);
         return;
       case RecordType.END_REQUEST:
         return this.onEndRequest(id, call, buf, offset, length);

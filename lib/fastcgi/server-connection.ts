@@ -289,7 +289,7 @@ export class FastCgiServerConnection {
             r.dataDone = true;
             r.exchange.deliverData(null);
             this.release(r);
-          } else if (!r.exchange.deliverData(contentPiece(buf, offset, length)) && !this.holding.has(r)) {
+          } else if (!r.exchange.deliverData(contentPiece(buf, offset, length, this.reader.chunkShare)) && !this.holding.has(r)) {
             this.holding.add(r); // the same bound as the body: unread DATA stops the connection's reading
             this.updateReading();
           }
@@ -404,7 +404,7 @@ export class FastCgiServerConnection {
       this.endBody(r);
       return this.refuse(r, 413, new LimitError('ERR_BODY_TOO_LARGE', 'the request body is larger than maxBodyBytes'));
     }
-    if (!ex.deliverBody(contentPiece(buf, offset, length)) && !this.holding.has(r)) {
+    if (!ex.deliverBody(contentPiece(buf, offset, length, this.reader.chunkShare)) && !this.holding.has(r)) {
       this.holding.add(r);
       this.updateReading();
     }

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import {
-  FastCgiProtocolError, RecordType, encodeAbortRequest, encodeBeginRequest, encodeEndRequest, encodeGetValues,
+  FastCgiProtocolError, RecordType, contentPiece, encodeAbortRequest, encodeBeginRequest, encodeEndRequest, encodeGetValues,
   encodeGetValuesResult, encodePairBody, encodeParams, encodeUnknownType, isStreamType,
 } from '../../lib/index.js';
 import { CODECS } from '../helpers/codecs.js';
@@ -328,5 +328,53 @@ describe.each(CODECS)('$name codec: RecordReader', ({ codec }) => {
     }
     expect(ca).toEqual(['5:f', '5:i', '5:r', '5:s', '5:t', '5:']);
     expect(cb).toEqual(['6:s', '6:e', '6:c', '6:o', '6:n', '6:d', '6:']);
+  });
+});
+
+describe.each(CODECS)('$name codec: what a chunk carries for one request, and when its pieces stay views', ({ codec }) => {
+  /** Reads `chunks` (each copied into a buffer of its own) and returns every piece as contentPiece hands it on. */
+  function piecesOf(chunks: Buffer[]): { pieces: Buffer[]; chunks: Buffer[] } {
+    const pieces: Buffer[] = [];
+    const reader = codec.createRecordReader((_type, _id, buf, offset, length) => {
+      if (length > 0) pieces.push(contentPiece(buf, offset, length, reader.chunkShare));
+    });
+    const own = chunks.map((c) => Buffer.from(c));
+    for (const c of own) expect(reader.push(c)).toBeNull();
+    return { pieces, chunks: own };
+  }
+
+  test('the end of one STDIN record, a whole one and the start of the next, all of one request: views, though two are small', () => {
+    const stream = Buffer.concat([record(T.STDIN, 1, Buffer.alloc(20000, 1)), record(T.STDIN, 1, Buffer.alloc(30000, 2)),
+      record(T.STDIN, 1, Buffer.alloc(10000, 3))]);
+    const from = 8 + 15000;
+    const to = 8 + 20000 + 8 + 30000 + 8 + 2000;
+    const { pieces, chunks } = piecesOf([stream.subarray(0, from), stream.subarray(from, to), stream.subarray(to)]);
+    expect(pieces.map((p) => p.length)).toEqual([15000, 5000, 30000, 2000, 8000]);
+    // Pieces 1-3 are all of the second chunk's content but 24 bytes of headers: each is a view of it.
+    for (const p of pieces.slice(1, 4)) expect(p.buffer).toBe(chunks[1].buffer);
+  });
+
+  test('a small piece beside another request\'s content, or a small total, is a copy', () => {
+    const mixed = Buffer.concat([record(T.STDIN, 1, Buffer.alloc(100, 1)), record(T.STDIN, 2, Buffer.alloc(30000, 2))]);
+    const sparse = Buffer.concat(Array.from({ length: 200 }, () => record(T.STDIN, 1, Buffer.alloc(1, 5), 255)));
+    const a = piecesOf([mixed]);
+    expect(a.pieces[0].buffer).not.toBe(a.chunks[0].buffer);
+    expect(a.pieces[1].buffer).toBe(a.chunks[0].buffer);
+    const b = piecesOf([sparse]);
+    expect(b.pieces).toHaveLength(200);
+    for (const p of b.pieces) expect(p.buffer).not.toBe(b.chunks[0].buffer);
+  });
+
+  test('PARAMS are not counted: a small params piece beside a large body piece is a copy', () => {
+    const chunk = Buffer.concat([record(T.PARAMS, 1, Buffer.alloc(900, 1)), record(T.STDIN, 1, Buffer.alloc(30000, 2))]);
+    const pieces: Buffer[] = [];
+    const reader = codec.createRecordReader((type, _id, buf, offset, length) => {
+      // As the server takes params: without a share.
+      pieces.push(type === T.PARAMS ? contentPiece(buf, offset, length) : contentPiece(buf, offset, length, reader.chunkShare));
+    });
+    const own = Buffer.from(chunk);
+    reader.push(own);
+    expect(pieces[0].buffer).not.toBe(own.buffer);
+    expect(pieces[1].buffer).toBe(own.buffer);
   });
 });

@@ -45,6 +45,28 @@ describe('retained chunks', () => {
     for (const p of pieces) expect(p.buffer.byteLength).toBeLessThan(60000);
   });
 
+  it('a chunk that is all body of one request hands even its small pieces on as views (no copy per record edge)', async () => {
+    const { r, pieces } = await keepingPieces();
+    const c = await r.client();
+    c.send(begin(1), params(1, cgiParams('/', { CONTENT_LENGTH: '60000' }, 'POST')));
+    await sleep(20);
+    // Records of 20000, 30000 and 10000 bytes; the middle chunk holds the last 5000 bytes of the first, all of
+    // the second and 2000 bytes of the third: as nginx's body records fall across socket reads.
+    const stream = Buffer.concat([raw(5, 1, Buffer.alloc(20000, 1)), raw(5, 1, Buffer.alloc(30000, 2)), raw(5, 1, Buffer.alloc(10000, 3))]);
+    const from = 8 + 15000;
+    const to = 8 + 20000 + 8 + 30000 + 8 + 2000;
+    c.send(stream.subarray(0, from));
+    await sleep(20);
+    c.send(stream.subarray(from, to));
+    await sleep(20);
+    c.send(stream.subarray(to), stdin(1, '', true));
+    await c.response(1);
+    expect(pieces.reduce((n, p) => n + p.length, 0)).toBe(60000);
+    const small = pieces.filter((p) => p.length === 5000 || p.length === 2000);
+    expect(small).toHaveLength(2);
+    for (const p of small) expect(p.buffer.byteLength).toBeGreaterThan(30000);
+  });
+
   it('a large body piece is still handed on as a view of its chunk (zero-copy)', async () => {
     const { r, pieces } = await keepingPieces();
     const c = await r.client();
