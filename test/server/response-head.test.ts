@@ -3,10 +3,14 @@
  * headers: setHeader, writeHead with an object, a flat [name, value, ...] list or a list of pairs, and
  * array values. Each rule is what node:http would put on the wire, less what the web server owns.
  */
+import { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { header, parseCgi, request } from '../helpers/fcgi-client.js';
 import { startRouted, stopAll, type Running } from './setup.js';
 import type { CgiResponse } from '../../lib/index.js';
+import type { Exchange } from '../../lib/exchange.js';
+import { createResponse } from '../../lib/http/response.js';
+import { ExchangeSocket } from '../../lib/http/socket.js';
 
 afterEach(stopAll);
 
@@ -180,3 +184,60 @@ describe('the header block', () => {
     expect(seen).toEqual([false, true, 'Status: 200 OK\r\nX-A: 1\r\n\r\n']);
   });
 });
+
+describe('the head against node:http\'s own, on generated headers', () => {
+  /** A response of this library over a socket whose exchange keeps what it is given (no server). */
+  function cgiResponse(): { res: CgiResponse; written: string[] } {
+    const written: string[] = [];
+    const exchange = {
+      finished: false,
+      write(b: Buffer) { written.push(b.toString('latin1')); return true; },
+      writeText(head: string, body: string) { written.push(head + body); return true; },
+      end() {}, abandon() {}, writeStderr() {},
+    } as unknown as Exchange;
+    const socket = new ExchangeSocket(exchange, { encrypted: false }, 65536);
+    const req = new IncomingMessage(socket as never);
+    return { res: createResponse(exchange, req as never, socket), written };
+  }
+
+  /** node:http's head for the same call, as lines without the status line, Date and Connection. */
+  function nodeHead(f: (res: ServerResponse) => void): string[] | string {
+    const res = new ServerResponse(new IncomingMessage(null as never));
+    try { f(res); } catch (err) { return (err as NodeJS.ErrnoException).code ?? 'thrown'; }
+    const head = (res as unknown as { _header: string })._header;
+    return head.split('\r\n').slice(1).filter((l) => l !== '' && !/^(date|connection|transfer-encoding|trailer):/i.test(l));
+  }
+
+  it('throws when node:http throws, with the same code, and otherwise writes the lines node would (2000 cases)', () => {
+    let seed = 0x2f6e2b1;
+    const next = (n: number): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed % n; };
+    const tokenChars = ['a', 'Z', '-', '_', '!', '0', '~', "'"];
+    const otherChars = [' ', ':', '\t', '\r', '\n', '\u0000', '\u007f', '\u00e9', '\u00ff', '\u20ac', '"', '('];
+    const text = (max: number, chars: string[]): string => Array.from({ length: next(max + 1) }, () => chars[next(chars.length)]).join('');
+    // Mostly clean text, sometimes with one character from the other set somewhere in it.
+    const mixed = (max: number, clean: string[]): string => {
+      const t = text(max, clean);
+      if (next(3) !== 0) return t;
+      const at = next(t.length + 1);
+      return t.slice(0, at) + otherChars[next(otherChars.length)] + t.slice(at);
+    };
+    const valueChars = [...tokenChars, ' ', '\t', '\u00e9', '/', ';', '='];
+    for (let i = 0; i < 2000; i++) {
+      const name = next(10) === 0 ? mixed(4, tokenChars) : `X-${mixed(4, tokenChars)}`;
+      const value: unknown = next(6) === 0 ? [mixed(5, valueChars), mixed(5, valueChars)]
+        : next(8) === 0 ? next(1000) : mixed(8, valueChars);
+      const call = (res: ServerResponse): void => { res.writeHead(200, { [name]: value } as never); };
+      const expected = nodeHead(call);
+      const { res } = cgiResponse();
+      let got: string[] | string;
+      try {
+        call(res);
+        got = (res as unknown as { _header: string })._header.split('\r\n').slice(1).filter((l) => l !== '');
+      } catch (err) {
+        got = (err as NodeJS.ErrnoException).code ?? 'thrown';
+      }
+      expect(got, JSON.stringify({ name, value })).toEqual(expected);
+    }
+  });
+});
+
