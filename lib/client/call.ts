@@ -343,7 +343,7 @@ export class ClientCall {
     if (have === 0) {
       // The usual case: the whole header block is in the first piece; read it there, with no copy.
       const end = findHeadEnd(buf, offset, offset, offset + Math.min(length, max + 4));
-      if (end !== -1) return this.haveHead(buf.toString('latin1', offset, end), buf, end, offset + length);
+      if (end !== -1) return this.haveHead(buf.toString('latin1', offset, end), buf, end, offset + length, share - (end - offset));
     }
     // Gather the header block (bounded: CVE-2014-3583 was a header that never ends).
     const take = Math.min(length, max + 4 - have);
@@ -366,11 +366,14 @@ export class ClientCall {
     const text = this.head.toString('latin1', 0, end);
     this.head = null;
     // The body starts `end - have` bytes into this piece.
-    return this.haveHead(text, buf, offset + end - have, offset + length);
+    return this.haveHead(text, buf, offset + end - have, offset + length, share - (end - have));
   }
 
-  /** The header block is complete: the response is made, and what follows it in the piece is body. */
-  private haveHead(text: string, buf: Buffer, bodyStart: number, pieceEnd: number): boolean {
+  /**
+   * The header block is complete: the response is made, and what follows it in the piece is body, handed on
+   * as any body piece (`bodyShare`: what the chunk carries for this call past the header block).
+   */
+  private haveHead(text: string, buf: Buffer, bodyStart: number, pieceEnd: number, bodyShare: number): boolean {
     let head;
     try {
       head = parseResponseHead(text);
@@ -381,7 +384,7 @@ export class ClientCall {
     this.headLength = text.length;
     this.response = new ClientResponse(head, this, this.carrier!.addressText);
     this.resolve(this.response);
-    return bodyStart < pieceEnd ? this.pushBody(buf.subarray(bodyStart, pieceEnd)) : true;
+    return bodyStart < pieceEnd ? this.pushBody(contentPiece(buf, bodyStart, pieceEnd - bodyStart, bodyShare)) : true;
   }
 
   /** A piece of STDERR: kept in the stderr stream up to maxStderrBytes unread, and reported to the client. */

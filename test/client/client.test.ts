@@ -505,6 +505,26 @@ for (const codecName of ['native', 'js'] as const) {
       expect(runs).toEqual({ POST: 1, GET: 2 });
     });
 
+    it('the body bytes that follow the header block in a large read are a copy, not a view that keeps the read alive', async () => {
+      const p = await peer((r) => {
+        // One write: this request's head and 4 body bytes, 60 KB of STDOUT for an id that is not running
+        // (ignored), then the end. The 4 bytes must not hold the 60 KB.
+        const raw = (type: number, id: number, content: Buffer): Buffer => {
+          const h = Buffer.alloc(8);
+          h[0] = 1; h[1] = type; h.writeUInt16BE(id, 2); h.writeUInt16BE(content.length, 4);
+          return Buffer.concat([h, content]);
+        };
+        r.socket.write(Buffer.concat([raw(6, r.id, Buffer.from('Content-Type: text/plain\r\n\r\ntiny')),
+          raw(6, 999, Buffer.alloc(60000, 0x41)), raw(3, r.id, Buffer.alloc(8))]));
+      });
+      const client = newClient({ address: p.port });
+      const res = await client.request({ params: GET('/') });
+      const chunks: Buffer[] = [];
+      for await (const c of res.body) chunks.push(c as Buffer);
+      expect(Buffer.concat(chunks).toString()).toBe('tiny');
+      for (const c of chunks) expect(c.buffer.byteLength).toBeLessThan(60000);
+    });
+
     it('a request sent ahead of a response nobody reads gets its timeout, not an endless wait', async () => {
       const p = await peer((r) => {
         if (r.params.REQUEST_URI === '/big') {
