@@ -10,6 +10,7 @@ import { socketKind } from './codec/native.js';
 import type { Exchange } from './exchange.js';
 import { FastCgiServerConnection, type ServerState } from './fastcgi/server-connection.js';
 import { bind, type CgiRequest, type CgiResponse } from './http/index.js';
+import { answerWithError } from './http/error-answer.js';
 import { normalizeAddress, resolveOptions, timerMs, type ResolvedOptions, type ServerOptions } from './options.js';
 import { ScgiServerConnection } from './scgi/server-connection.js';
 
@@ -229,16 +230,8 @@ export class Server extends EventEmitter {
       if (res.headersSent) return void res.destroy();
       if (res.writableEnded) return;
       // A fresh 500: nothing of the failed response (its status text, headers such as Content-Length or a
-      // Trailer that made node's write throw) goes with it; and it must not throw in turn.
-      try {
-        for (const name of res.getHeaderNames()) res.removeHeader(name);
-        res.statusMessage = undefined as unknown as string;
-        res.statusCode = 500;
-        res.setHeader('Content-Type', 'text/plain');
-        res.end('Internal Server Error\n');
-      } catch {
-        res.destroy();
-      }
+      // Trailer that made node's write throw) goes with it.
+      answerWithError(res, 500, 'Internal Server Error', res.getHeaderNames());
     };
     try {
       const listeners = this.listeners('request');

@@ -8,7 +8,7 @@
  * - Param names come from this module and the owner's options only: a request chooses values and HTTP_*
  *   names, never PHP_VALUE, PHP_ADMIN_VALUE or SCRIPT_FILENAME; `Proxy:` is dropped (httpoxy).
  */
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { realpathSync, statSync } from 'node:fs';
 import { posix, resolve, sep } from 'node:path';
 import { finished, type Readable } from 'node:stream';
@@ -16,6 +16,7 @@ import { Client, type FastCgiClientOptions } from '../client/index.js';
 import { type ClientCall, ClientError } from '../client/call.js';
 import { BadResponseError, type ClientResponse } from '../client/response.js';
 import { requestParams } from '../client/http-params.js';
+import { answerWithError } from '../http/error-answer.js';
 import { HOP_BY_HOP } from '../http/hop-by-hop.js';
 
 export interface PhpFpmOptions extends Partial<FastCgiClientOptions> {
@@ -263,37 +264,17 @@ export function phpFpm(options: PhpFpmOptions): PhpFpmHandler {
     let phpHeaders: Record<string, unknown> | null = null;
     /**
      * Answers `status` with a short text, or cuts the response when its head is out (the HTTP client must not
-     * take it as whole). Takes back PHP's status text and headers set so far; what node still refuses to send
-     * destroys the response, so no throw leaves the handler.
+     * take it as whole). Takes back PHP's headers set so far (answerWithError).
      */
     const answerError = (status: number, text: string): void => {
       res.off('close', onClose);
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      try {
-        if (phpHeaders !== null) {
-          for (const name in phpHeaders) res.removeHeader(name);
-          res.removeHeader('content-length');
-        }
-        res.statusCode = status;
-        res.statusMessage = STATUS_CODES[status] ?? '';
-        res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-        res.end(`${text}\n`);
-      } catch {
-        res.destroy();
-      }
+      answerWithError(res, status, text, phpHeaders === null ? [] : [...Object.keys(phpHeaders), 'content-length']);
     };
     try {
       mapping = mapCached(path);
       if (mapping === null) {
         if (next) next();
-        else {
-          res.statusCode = 404;
-          res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-          res.end('Not Found\n');
-        }
+        else answerError(404, 'Not Found');
         return;
       }
       // Which host such a request is for is unclear (PHP would see them joined); nginx answers 400 (RFC 9112, 3.2).
