@@ -47,3 +47,11 @@ export function protocolError(code: number): CgiwireError {
   const [Class, name, message] = entry;
   return new Class(name, message);
 }
+
+/**
+ * A RangeError with node's code ERR_OUT_OF_RANGE: a number option or argument outside what it may be. Such
+ * misuse by the caller is reported as node reports its own, not as a CgiwireError (which is about the peer).
+ */
+export function outOfRange(message: string): RangeError {
+  return Object.assign(new RangeError(message), { code: 'ERR_OUT_OF_RANGE' });
+}

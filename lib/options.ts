@@ -5,6 +5,7 @@
 import { isIP, isIPv6 } from 'node:net';
 import { DEFAULT_PARAMS_LIMITS, type ParamsLimits } from './codec/index.js';
 import type { Role } from './exchange.js';
+import { outOfRange } from './errors.js';
 
 export interface ServerOptions {
   /** `'fastcgi'` (default) or `'scgi'`. */
@@ -92,9 +93,7 @@ export function finiteTimerMs(ms: number): number {
 export function bufferBytes(name: string, v: number | undefined, fallback: number): number {
   if (v === undefined) return fallback;
   if (typeof v !== 'number' || !(v >= 1) || !Number.isFinite(v)) {
-    const err = new RangeError(`options.${name} must be a finite number of bytes >= 1; got ${String(v)}`);
-    (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
-    throw err;
+    throw outOfRange(`options.${name} must be a finite number of bytes >= 1; got ${String(v)}`);
   }
   return Math.floor(v);
 }
@@ -107,9 +106,7 @@ export function bufferBytes(name: string, v: number | undefined, fallback: numbe
 export function numberOption(name: string, value: number | undefined, fallback: number, least: number, above = false): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !(above ? value > least : value >= least)) {
-    const err = new RangeError(`${name} must be a number ${above ? '>' : '>='} ${least}; got ${String(value)}`);
-    (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
-    throw err;
+    throw outOfRange(`${name} must be a number ${above ? '>' : '>='} ${least}; got ${String(value)}`);
   }
   return value;
 }

@@ -10,9 +10,7 @@ export type Address = { readonly host: string; readonly port: number; readonly p
 export type AddressInput = string | number | { host?: string; port: number } | { path: string };
 
 function invalid(input: unknown, why: string): TypeError {
-  const err = new TypeError(`invalid address ${JSON.stringify(input)}: ${why}`);
-  (err as TypeError & { code: string }).code = 'ERR_CGIWIRE_INVALID_ADDRESS';
-  return err;
+  return Object.assign(new TypeError(`invalid address ${JSON.stringify(input)}: ${why}`), { code: 'ERR_CGIWIRE_INVALID_ADDRESS' });
 }
 
 function portOf(text: string, input: unknown): number {

@@ -5,6 +5,7 @@
  * (bench/RESULTS.md). Records carry at most 65528 bytes, a multiple of 8, so only the last needs padding.
  */
 import type { CodecCore } from './core.js';
+import { outOfRange } from '../errors.js';
 import { RecordType } from './records.js';
 import { writeHeader } from './js.js';
 
@@ -22,9 +23,7 @@ const PADDING: readonly Buffer[] = Array.from({ length: 8 }, (_, i) => ZERO.suba
 const paddingFor = (n: number): number => (8 - (n & 7)) & 7;
 
 function rangeError(what: string, value: unknown, max: number): RangeError {
-  const err = new RangeError(`${what} must be an integer from 0 to ${max}; got ${String(value)}`);
-  (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
-  return err;
+  return outOfRange(`${what} must be an integer from 0 to ${max}; got ${String(value)}`);
 }
 
 function checkInt(what: string, value: number, max: number): void {

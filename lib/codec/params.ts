@@ -14,7 +14,7 @@ import {
   type CodecCore, SCRATCH_COUNT, SCRATCH_LIMITS, SCRATCH_PAIRS, SCRATCH_SHAPE, SCRATCH_SHAPE_ID, latin1, pairCapacity,
 } from './core.js';
 import { KNOWN_NAMES, headerKeyOf } from './known-names.js';
-import { protocolError } from '../errors.js';
+import { outOfRange, protocolError } from '../errors.js';
 import { memoize } from '../memo.js';
 
 /** Limits on one request's params; the protocol itself sets none (FastCGI 1.0, section 3.4). */
@@ -61,9 +61,7 @@ export interface RequestHead {
 /** A limit as a scratch word: Infinity and anything above 2^32-1 mean "no limit"; NaN or negative throw. */
 function limitWord(name: string, v: number): number {
   if (!(v >= 0)) {
-    const err = new RangeError(`${name} must be a number >= 0; got ${String(v)}`);
-    (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
-    throw err;
+    throw outOfRange(`${name} must be a number >= 0; got ${String(v)}`);
   }
   return v > 0xffffffff ? 0xffffffff : Math.floor(v);
 }

@@ -4,7 +4,7 @@
  */
 import { FRAG_FIRST, FRAG_LAST, NETSTRING_STATE_WORDS, NS_CONSUMED, NS_PHASE, NS_DONE, SCRATCH_FRAGMENTS,
   type CodecCore } from './core.js';
-import { type CgiwireError, protocolError } from '../errors.js';
+import { type CgiwireError, outOfRange, protocolError } from '../errors.js';
 
 /** The first size of a header gathered across chunks (it grows by doubling). */
 const CARRY_START = 16384;
@@ -26,9 +26,7 @@ export class NetstringReader {
    */
   constructor(private readonly core: CodecCore, maxHeaderBytes: number) {
     if (!(maxHeaderBytes >= 0)) {
-      const err = new RangeError(`maxHeaderBytes must be a number >= 0; got ${String(maxHeaderBytes)}`);
-      (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
-      throw err;
+      throw outOfRange(`maxHeaderBytes must be a number >= 0; got ${String(maxHeaderBytes)}`);
     }
     this.maxHeaderBytes = Math.min(Math.floor(maxHeaderBytes), 0x7fffffff);
   }

@@ -65,10 +65,6 @@ let chunked = false;
 /** node:http's test for a Transfer-Encoding that makes it chunk the body. */
 const CHUNKED = /(?:^|\W)chunked(?:$|\W)/i;
 
-function errorWithCode<E extends Error>(err: E, code: string): E {
-  return Object.assign(err, { code });
-}
-
 function addLine(res: StoredHead, name: string, value: unknown, validate: boolean): void {
   // One conversion, checked and written: a value whose toString changes between calls cannot pass the check
   // with one text and be written with another.
@@ -117,7 +113,8 @@ function addHeaders(res: ServerResponse & StoredHead, headers: unknown): void {
       return;
     }
     if (headers.length % 2 !== 0) {
-      throw errorWithCode(new TypeError("The argument 'headers' is invalid: an odd number of names and values"), 'ERR_INVALID_ARG_VALUE');
+      throw Object.assign(new TypeError("The argument 'headers' is invalid: an odd number of names and values"),
+        { code: 'ERR_INVALID_ARG_VALUE' });
     }
     for (let i = 0; i < headers.length; i += 2) addHeader(res, headers[i] as string, headers[i + 1], true);
   } else {
@@ -141,7 +138,7 @@ function storeCgiHead(this: ServerResponse & StoredHead, statusLine: string, hea
   // never chunks (the web server frames the body), so the trailers themselves are not sent.
   const chunkedByNode = chunked && this.statusCode !== 204 && this.statusCode !== 304;
   if (trailer && !chunkedByNode) {
-    throw errorWithCode(new Error('Trailers are invalid on a response that is not chunked'), 'ERR_HTTP_TRAILER_INVALID');
+    throw Object.assign(new Error('Trailers are invalid on a response that is not chunked'), { code: 'ERR_HTTP_TRAILER_INVALID' });
   }
   // node:http does not hold a chunked body to Content-Length.
   if (chunkedByNode) this._contentLength = null;
