@@ -239,21 +239,20 @@ export class ExchangeSocket extends EventEmitter {
 
   /** Text from ServerResponse: the stored head, with the body appended when the body is a string. */
   private sendText(text: string, encoding: BufferEncoding): boolean {
+    let head = '';
     if (!this.headerDone) {
       // writeContinue, writeProcessing and writeEarlyHints write their interim heads themselves, before or
       // after writeHead: CGI has no interim responses, so they are dropped. A CGI head never starts so.
       if (INTERIM.test(text)) return true;
-      const n = this.headLength;
-      if (n > 0) {
+      if (this.headLength > 0) {
+        head = text.slice(0, this.headLength);
+        text = text.slice(this.headLength);
         this.headLength = 0;
         this.headerDone = true;
-        this.bytesWritten += text.length;
-        return n >= text.length ? this.exchange.writeText(text, '', 'latin1')
-          : this.exchange.writeText(text.slice(0, n), text.slice(n), encoding);
       }
     }
-    this.bytesWritten += text.length;
-    return text.length === 0 ? true : this.exchange.writeText('', text, encoding);
+    this.bytesWritten += head.length + text.length;
+    return head.length + text.length === 0 ? true : this.exchange.writeText(head, text, encoding);
   }
 
   /** Body bytes, passed on. */

@@ -71,7 +71,6 @@ export class ScgiServerConnection implements ResponseSink {
     ex.abort(err, false);
   }
 
-
   private onData(chunk: Buffer): void {
     // A refused or answered request is over: the rest of its bytes (a body the web server was still sending)
     // is dropped.
