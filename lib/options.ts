@@ -114,6 +114,11 @@ export function numberOption(name: string, value: number | undefined, fallback: 
 /** A count or duration of the server's: at least 1. */
 const positive = (name: string, v: number | undefined, fallback: number): number => numberOption(`options.${name}`, v, fallback, 1);
 
+/** A count or duration of the client's: above 0, or at least 0 (often: none) with `allowZero`. */
+export function clientOption(name: string, value: number | undefined, fallback: number, allowZero = false): number {
+  return numberOption(name, value, fallback, 0, !allowZero);
+}
+
 /**
  * One spelling per address, so that addresses compare as addresses: IPv6 in its canonical form (as the URL
  * parser writes it: 0:0:0:0:0:0:0:1 is ::1), and an IPv4-mapped IPv6 address (::ffff:1.2.3.4) as IPv4.

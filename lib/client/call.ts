@@ -5,7 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import { CgiwireError } from '../errors.js';
-import { finiteTimerMs, numberOption } from '../options.js';
+import { clientOption, finiteTimerMs } from '../options.js';
 import { memoize } from '../memo.js';
 import { contentPiece, type PairPart } from '../codec/index.js';
 import { BadResponseError, ClientResponse, LazyReadable, findHeadEnd, parseResponseHead } from './response.js';
@@ -66,11 +66,6 @@ export interface CallLimits {
   maxStderrBytes: number;
   bodyBufferBytes: number;
   timeout: number;
-}
-
-/** A client option: above 0, or at least 0 with `allowZero` (see numberOption). */
-export function positive(name: string, value: number | undefined, fallback: number, allowZero = false): number {
-  return numberOption(name, value, fallback, 0, !allowZero);
 }
 
 const ROLE_CODES: Record<ClientRole, number> = { responder: 1, authorizer: 2, filter: 3 };
@@ -245,7 +240,7 @@ export class ClientCall {
     if (encoding !== 'utf8' && encoding !== 'latin1') throw new TypeError(`paramsEncoding must be 'utf8' or 'latin1'`);
     this.paramsEncoding = encoding;
     // Checked as the client's own timeout is: the same value means the same here and there.
-    this.timeout = finiteTimerMs(positive('timeout', options.timeout, limits.timeout, true));
+    this.timeout = finiteTimerMs(clientOption('timeout', options.timeout, limits.timeout, true));
     this.promise = new Promise((resolve, reject) => { this.resolve = resolve; this.reject = reject; });
     this.responseBody = new LazyReadable(limits.bodyBufferBytes, () => this.readMore(),
       () => { if (this.state !== State.Done) this.cancelQuietly(); });

@@ -5,12 +5,12 @@
 import { EventEmitter } from 'node:events';
 import { type Codec, codec as defaultCodec } from '../codec/index.js';
 import { type Address, type AddressInput, parseAddress, parseAddresses, formatAddress } from './address.js';
-import { ClientCall, ClientError, positive, type RequestOptions } from './call.js';
+import { ClientCall, ClientError, type RequestOptions } from './call.js';
 import { Pool, connectCode, type Connector, type PoolHooks } from './pool.js';
 import type { ClientResponse } from './response.js';
 import { FastCgiClientConnection, MANAGEMENT_NAMES, type PeerInfo, peerInfoFrom } from '../fastcgi/client-connection.js';
 import { ScgiClientConnection } from '../scgi/client-connection.js';
-import { bufferBytes, finiteTimerMs, timerMs } from '../options.js';
+import { bufferBytes, clientOption, finiteTimerMs, timerMs } from '../options.js';
 
 export interface ClientOptions {
   /** `host:port`, `[v6]:port`, a port (loopback), a unix socket path, or several (an array or comma-separated). */
@@ -97,19 +97,19 @@ abstract class BaseClient extends EventEmitter {
     const addresses = parseAddresses(options.address as AddressInput);
     this.addresses = addresses;
     this.codec = options.codec ?? defaultCodec;
-    this.connectTimeout = timerMs(positive('connectTimeout', options.connectTimeout, 5000));
-    this.idleTimeout = timerMs(positive('idleTimeout', options.idleTimeout, 30000));
+    this.connectTimeout = timerMs(clientOption('connectTimeout', options.connectTimeout, 5000));
+    this.idleTimeout = timerMs(clientOption('idleTimeout', options.idleTimeout, 30000));
     this.limits = {
-      maxHeaderBytes: positive('maxHeaderBytes', options.maxHeaderBytes, 65536),
-      maxStderrBytes: positive('maxStderrBytes', options.maxStderrBytes, 1 << 20, true),
+      maxHeaderBytes: clientOption('maxHeaderBytes', options.maxHeaderBytes, 65536),
+      maxStderrBytes: clientOption('maxStderrBytes', options.maxStderrBytes, 1 << 20, true),
       bodyBufferBytes: bufferBytes('bodyBufferBytes', options.bodyBufferBytes, 65536),
-      timeout: finiteTimerMs(positive('timeout', options.timeout, 60000, true)),
+      timeout: finiteTimerMs(clientOption('timeout', options.timeout, 60000, true)),
     };
     this.pool = new Pool(addresses, (address, hooks) => this.connectTo(address, hooks), {
-      maxConnectionsPerAddress: positive('maxConnectionsPerAddress', options.maxConnectionsPerAddress, 4),
-      maxQueue: positive('maxQueue', options.maxQueue, 1024, true),
-      queueTimeout: finiteTimerMs(positive('queueTimeout', options.queueTimeout, 60000, true)),
-      retryDelay: timerMs(positive('retryDelay', options.retryDelay, 1000, true)),
+      maxConnectionsPerAddress: clientOption('maxConnectionsPerAddress', options.maxConnectionsPerAddress, 4),
+      maxQueue: clientOption('maxQueue', options.maxQueue, 1024, true),
+      queueTimeout: finiteTimerMs(clientOption('queueTimeout', options.queueTimeout, 60000, true)),
+      retryDelay: timerMs(clientOption('retryDelay', options.retryDelay, 1000, true)),
       // A call refused with CANT_MPX_CONN while the pool learns a peer's real limit goes back to the queue;
       // a lost one goes again at most once (replays, call.ts). This bounds both.
       maxRetries: 16,
@@ -173,9 +173,9 @@ export class Client extends BaseClient {
     const m = options.multiplex ?? 'auto';
     if (m !== 'auto' && m !== true && m !== false) throw new TypeError(`multiplex must be 'auto', true or false; got ${String(m)}`);
     this.multiplex = m;
-    this.maxRequestsPerConnection = Math.min(65535, Math.floor(positive('maxRequestsPerConnection', options.maxRequestsPerConnection, 100)));
-    this.probeTimeout = timerMs(positive('probeTimeout', options.probeTimeout, 1000));
-    this.pipeline = Math.min(16, Math.floor(positive('pipeline', options.pipeline, 1)));
+    this.maxRequestsPerConnection = Math.min(65535, Math.floor(clientOption('maxRequestsPerConnection', options.maxRequestsPerConnection, 100)));
+    this.probeTimeout = timerMs(clientOption('probeTimeout', options.probeTimeout, 1000));
+    this.pipeline = Math.min(16, Math.floor(clientOption('pipeline', options.pipeline, 1)));
   }
 
   protected connectTo(...[address, hooks]: Parameters<Connector>): FastCgiClientConnection {
@@ -224,7 +224,7 @@ export class Client extends BaseClient {
     if (!this.pool.accepting) throw new ClientError('ERR_CGIWIRE_CLIENT_CLOSED', 'the client is closed');
     const address = options.address !== undefined ? parseAddress(options.address) : this.addresses[0];
     // As probeTimeout: a positive number, capped to what a timer holds (Infinity is a very long wait, not none).
-    const timeout = timerMs(positive('timeout', options.timeout, Math.max(this.probeTimeout, 5000)));
+    const timeout = timerMs(clientOption('timeout', options.timeout, Math.max(this.probeTimeout, 5000)));
     return new Promise((resolve, reject) => {
       let connected = false;
       /** Settles the query, once: with the answer, or a failure (its connection's, or destroy()'s); closes the connection. */
