@@ -11,6 +11,7 @@ import { CgiwireError, LimitError } from '../errors.js';
 import { Exchange, refusalResponse, type ResponseSink, type Role } from '../exchange.js';
 import type { ResolvedOptions } from '../options.js';
 import { OutputQueue } from '../output.js';
+import { IdTable } from './id-table.js';
 import { quickAcker } from '../node-internals.js';
 
 /** END_REQUEST protocolStatus values (FastCGI 1.0, 5.5). */
@@ -91,7 +92,7 @@ class Request implements ResponseSink {
 
 export class FastCgiServerConnection {
   readonly codec: Codec;
-  private readonly requests = new Map<number, Request>();
+  private readonly requests = new IdTable<Request>();
   private readonly reader;
   /** Requests whose consumer holds bodyBufferBytes of unread body: reading stops while there are any. */
   private readonly holding = new Set<Request>();
@@ -141,7 +142,7 @@ export class FastCgiServerConnection {
       // Input that stopped coming while this side was reading (a stalled peer must not hold slots for ever):
       // those requests are refused with 408. Silence while this side holds reading is its own doing.
       if (this.holding.size > 0 || this.outputBlocked) return;
-      for (const r of [...this.requests.values()]) {
+      for (const r of this.requests.values()) {
         if (awaitsInput(r)) {
           this.refuse(r, 408, new LimitError('ERR_INPUT_TIMEOUT', `request ${r.id} got no input for idleTimeout`));
         }
@@ -453,7 +454,7 @@ export class FastCgiServerConnection {
   }
 
   private abortAll(err: Error, byPeer: boolean): void {
-    for (const r of [...this.requests.values()]) {
+    for (const r of this.requests.values()) {
       this.paramsSettled(r);
       r.exchange?.abort(err, byPeer);
       this.endBody(r);
