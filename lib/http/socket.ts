@@ -242,8 +242,9 @@ export class ExchangeSocket extends EventEmitter {
     let head = '';
     if (!this.headerDone) {
       // writeContinue, writeProcessing and writeEarlyHints write their interim heads themselves, before or
-      // after writeHead: CGI has no interim responses, so they are dropped. A CGI head never starts so.
-      if (INTERIM.test(text)) return true;
+      // after writeHead: CGI has no interim responses, so they are dropped. A CGI head never starts so (it
+      // starts with Location or Status), so the test is only run on text that starts with 'H'.
+      if (text.charCodeAt(0) === 0x48 && INTERIM.test(text)) return true;
       if (this.headLength > 0) {
         head = text.slice(0, this.headLength);
         text = text.slice(this.headLength);
