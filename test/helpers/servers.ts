@@ -1,16 +1,17 @@
 /**
- * Real web servers for the integration tests: nginx, lighttpd and Apache (the Debian packages; .ci/run
- * installs them). Each start writes a config into a fresh temporary folder, takes free loopback ports,
+ * Real web servers for the integration tests: nginx, lighttpd, Apache, h2o, Caddy and HAProxy (the Debian
+ * packages; .ci/run installs them). Each start writes a config into a fresh temporary folder, takes free loopback ports,
  * starts the server in the foreground in its own process group, and waits until its port accepts
  * connections. stop() signals the process it started (never a name), judges "stopped" by the port being
  * free, kills the process group when the grace time runs out, and removes the folder. Every wait is bounded.
  * Servers listen on 127.0.0.1 only.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, chmodSync, closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface WebServer {
   /** e.g. "nginx", "lighttpd", "apache2". */
@@ -429,4 +430,90 @@ ProxyPass "/" "fcgi://127.0.0.1:${opts.fastcgiPort}/" enablereuse=on flushpacket
     // apache2 as started by Debian's apache2ctl reads these; the config above needs none of them.
     env: { ...process.env, APACHE_RUN_DIR: dir, APACHE_LOCK_DIR: dir, APACHE_LOG_DIR: dir, APACHE_PID_FILE: join(dir, 'apache2.pid') },
   });
+}
+
+// ---- Front ends run from the configs in examples/ ------------------------------------------------------
+
+const EXAMPLES = join(dirname(fileURLToPath(import.meta.url)), '../../examples');
+/** The application socket the example configs name. */
+const EXAMPLE_APP_SOCKET = '/run/cgiwire/app.sock';
+
+/**
+ * The text of examples/FILE with each [from, to] replaced. Every `from` must occur: a change to an example
+ * then fails the test that runs it, instead of leaving the test on a config the example no longer has.
+ */
+export function exampleConfig(file: string, replacements: [string, string][]): string {
+  let text = readFileSync(join(EXAMPLES, file), 'utf8');
+  for (const [from, to] of replacements) {
+    if (!text.includes(from)) throw new Error(`examples/${file} no longer contains ${JSON.stringify(from)}`);
+    text = text.split(from).join(to);
+  }
+  return text;
+}
+
+export interface ExampleFrontEndOptions {
+  /** The unix socket the in-process cgiwire server listens on (the examples' /run/cgiwire/app.sock). */
+  appSocket: string;
+}
+
+/** HAProxy with examples/haproxy.cfg: FastCGI multiplexed on kept connections, GET_VALUES first. */
+export async function startHaproxy(opts: ExampleFrontEndOptions): Promise<WebServer> {
+  const bin = findBinary('haproxy');
+  const dir = tempDir('haproxy');
+  const port = await freePort();
+  const conf = exampleConfig('haproxy.cfg', [
+    ['bind 127.0.0.1:8086', `bind 127.0.0.1:${port}`],
+    [`server app1 ${EXAMPLE_APP_SOCKET} proto fcgi`, `server app1 ${opts.appSocket} proto fcgi`],
+    ['docroot /srv/cgiwire', `docroot ${dir}`],
+  ]);
+  const confPath = join(dir, 'haproxy.cfg');
+  writeFileSync(confPath, conf);
+  // -db: foreground, no daemon; its warnings and alerts go to stdout.log.
+  return start({ name: 'haproxy', dir, port, argv: [bin, '-db', '-f', confPath], stopSignal: 'SIGTERM', logFiles: [] });
+}
+
+/** Caddy with examples/Caddyfile: reverse_proxy with the fastcgi transport, a connection per request. */
+export async function startCaddy(opts: ExampleFrontEndOptions): Promise<WebServer> {
+  const bin = findBinary('caddy');
+  const dir = tempDir('caddy');
+  const port = await freePort();
+  const conf = exampleConfig('Caddyfile', [
+    ['http://127.0.0.1:8085', `http://127.0.0.1:${port}`],
+    [`unix/${EXAMPLE_APP_SOCKET}`, `unix/${opts.appSocket}`],
+  ]);
+  const confPath = join(dir, 'Caddyfile');
+  writeFileSync(confPath, conf);
+  return start({
+    name: 'caddy', dir, port,
+    argv: [bin, 'run', '--adapter', 'caddyfile', '--config', confPath],
+    stopSignal: 'SIGTERM',
+    logFiles: [],
+    // Caddy keeps its state (certificates, autosaved config) under these: the test's folder, not $HOME.
+    env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir },
+  });
+}
+
+/**
+ * h2o with examples/h2o.conf: its fastcgi.connect host. The example's second host (fastcgi.spawn, h2o
+ * starting the app as www-data from /srv/cgiwire) is checked with `h2o -t` but not served: spawn mode is
+ * served through lighttpd's bin-path (lighttpd.test.ts).
+ */
+export async function startH2o(opts: ExampleFrontEndOptions): Promise<WebServer> {
+  const bin = findBinary('h2o');
+  const dir = tempDir('h2o');
+  const port = await freePort();
+  const conf = exampleConfig('h2o.conf', [
+    ['"127.0.0.1:8084":', `"127.0.0.1:${port}":`],
+    ['port: 8084', `port: ${port}`],
+    [`port: ${EXAMPLE_APP_SOCKET}`, `port: ${opts.appSocket}`],
+  ]);
+  const spawnHost = conf.indexOf('  "127.0.0.1:8089":');
+  if (spawnHost < 0) throw new Error('examples/h2o.conf no longer has its fastcgi.spawn host on 127.0.0.1:8089');
+  const full = join(dir, 'h2o-full.conf');
+  writeFileSync(full, conf);
+  const check = spawnSync(bin, ['-t', '-c', full], { encoding: 'utf8', timeout: 10_000 });
+  if (check.status !== 0) throw new Error(`h2o -t rejects examples/h2o.conf:\n${check.stdout}${check.stderr}`);
+  const confPath = join(dir, 'h2o.conf');
+  writeFileSync(confPath, conf.slice(0, spawnHost));
+  return start({ name: 'h2o', dir, port, argv: [bin, '-c', confPath], stopSignal: 'SIGTERM', logFiles: [] });
 }

@@ -10,6 +10,6 @@ import { inProcessFrontEnd } from './front.js';
 describe.each(CODECS)('Apache mod_proxy_fcgi -> cgiwire FastCGI ($name codec)', { timeout: 60_000 }, ({ codec }) => {
   inProcessFrontEnd({
     protocol: 'fastcgi', codec, reuse: 'enablereuse=on',
-    start: (port) => startApache({ fastcgiPort: port }), url: (apache) => apache.url,
+    start: ({ port }) => startApache({ fastcgiPort: port }), url: (apache) => apache.url,
   });
 });

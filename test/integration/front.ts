@@ -3,6 +3,9 @@
  * front-end suite, and checks what every such front end shares (connection reuse where it keeps connections,
  * no protocol errors on the app side).
  */
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { Codec } from '../../lib/index.js';
 import type { WebServer } from '../helpers/servers.js';
@@ -13,32 +16,45 @@ import { frontEndSuite } from './suite.js';
 export interface InProcessFrontEnd<W extends WebServer> {
   protocol: 'fastcgi' | 'scgi';
   codec: Codec;
-  /** Starts the web server in front of the app's port. */
-  start(appPort: number): Promise<W>;
+  /** Starts the web server in front of the app (its TCP port, or its unix socket with `unix`). */
+  start(app: { port: number; path?: string }): Promise<W>;
+  /** The app listens on a unix socket instead of a TCP port. */
+  unix?: boolean;
   /** The web server's base URL for this protocol. */
   url(web: W): string;
   /** When set, the name of the setting that keeps upstream connections (the reuse test runs). */
   reuse?: string;
+  /** See FrontEnd.chunkedUploadLimit. */
+  chunkedUploadLimit?: number;
 }
 
 export function inProcessFrontEnd<W extends WebServer>(fe: InProcessFrontEnd<W>): void {
   let app: AppServer;
   let web: W;
+  let socketDir: string | undefined;
 
   beforeAll(async () => {
-    app = await startApp({ protocol: fe.protocol }, fe.codec);
-    web = await fe.start(app.port);
+    let path: string | undefined;
+    if (fe.unix) {
+      socketDir = mkdtempSync(join(tmpdir(), 'cgiwire-app-'));
+      chmodSync(socketDir, 0o755); // the web server's workers may run as another user
+      path = join(socketDir, 'app.sock');
+    }
+    app = await startApp({ protocol: fe.protocol }, fe.codec, path);
+    web = await fe.start(app);
   }, 30_000);
 
   afterAll(async () => {
     await web?.stop();
     await app?.close();
+    if (socketDir !== undefined) rmSync(socketDir, { recursive: true, force: true });
   }, 30_000);
 
   frontEndSuite({
     base: () => fe.url(web),
     logs: () => web.logs(),
     activeRequests: () => app.server.activeRequests,
+    chunkedUploadLimit: fe.chunkedUploadLimit,
   });
 
   if (fe.reuse !== undefined) {

@@ -6,7 +6,10 @@ import { handler } from './app.mjs';
 
 export interface AppServer {
   server: Server;
+  /** The TCP port it listens on (0 when it listens on a unix socket). */
   port: number;
+  /** The unix socket it listens on, when started with one. */
+  path?: string;
   /** Handler errors seen (the throwing and rejecting routes). */
   handlerErrors: Error[];
   /** Protocol errors the server reported. */
@@ -14,8 +17,11 @@ export interface AppServer {
   close(): Promise<void>;
 }
 
-/** `codec`: the codec the server uses (the tests run each front end on both). */
-export function startApp(options: ServerOptions, codec: Codec): Promise<AppServer> {
+/**
+ * `codec`: the codec the server uses (the tests run each front end on both). `path`: listen on this unix
+ * socket (readable by every user: web server workers run as another one) instead of a free TCP port.
+ */
+export function startApp(options: ServerOptions, codec: Codec, path?: string): Promise<AppServer> {
   const server = new Server({ ...options, codec }, handler as never);
   const handlerErrors: Error[] = [];
   const protocolErrors: Error[] = [];
@@ -23,15 +29,18 @@ export function startApp(options: ServerOptions, codec: Codec): Promise<AppServe
   server.on('protocolError', (err: Error) => protocolErrors.push(err));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
+    const ready = (): void => {
+      const port = path === undefined ? (server.address() as { port: number }).port : 0;
       resolve({
         server,
         port,
+        path,
         handlerErrors,
         protocolErrors,
         close: () => new Promise<void>((done) => server.close({ timeout: 2000 }, () => done())),
       });
-    });
+    };
+    if (path === undefined) server.listen(0, '127.0.0.1', ready);
+    else server.listen({ path, mode: 0o666 }, ready);
   });
 }

@@ -10,6 +10,6 @@ import { inProcessFrontEnd } from './front.js';
 describe.each(CODECS)('nginx fastcgi_pass -> cgiwire FastCGI ($name codec)', { timeout: 60_000 }, ({ codec }) => {
   inProcessFrontEnd({
     protocol: 'fastcgi', codec, reuse: 'keepalive, KEEP_CONN',
-    start: (port) => startNginx({ fastcgiPort: port }), url: (nginx) => nginx.urls.fastcgi!,
+    start: ({ port }) => startNginx({ fastcgiPort: port }), url: (nginx) => nginx.urls.fastcgi!,
   });
 });

@@ -9,6 +9,6 @@ import { inProcessFrontEnd } from './front.js';
 describe.each(CODECS)('nginx scgi_pass -> cgiwire SCGI ($name codec)', { timeout: 60_000 }, ({ codec }) => {
   inProcessFrontEnd({
     protocol: 'scgi', codec,
-    start: (port) => startNginx({ scgiPort: port }), url: (nginx) => nginx.urls.scgi!,
+    start: ({ port }) => startNginx({ scgiPort: port }), url: (nginx) => nginx.urls.scgi!,
   });
 });

@@ -15,6 +15,11 @@ export interface FrontEnd {
   logs(): string;
   /** Requests in progress in the in-process cgiwire server, when there is one. */
   activeRequests?(): number;
+  /**
+   * The most bytes of a chunked upload (no Content-Length) the front end passes on; a larger one gets its own
+   * 400 (HAProxy: FastCGI needs CONTENT_LENGTH, computed only for a body held whole). Unset: no limit.
+   */
+  chunkedUploadLimit?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -111,12 +116,23 @@ export function frontEndSuite(fe: FrontEnd): void {
   });
 
   test('a chunked POST (no Content-Length from the client) is echoed back byte-exact', async () => {
-    const body = bytesOf(100_000, 77);
-    const r = await request(fe.base(), '/echo', { method: 'POST', body, chunkedPieces: 16_384 });
+    const limit = fe.chunkedUploadLimit;
+    const size = limit === undefined ? 100_000 : Math.min(100_000, limit);
+    const body = bytesOf(size, 77);
+    const r = await request(fe.base(), '/echo', { method: 'POST', body, chunkedPieces: Math.min(16_384, size) });
     check(fe, () => {
       expect(r.status, show(r)).toBe(200);
       expect(r.headers['x-body-length']).toBe(String(body.length));
       expect(sha256(r.body)).toBe(sha256(body));
+    });
+    if (limit === undefined) return;
+    // Past the front end's limit: its own refusal; the next request is served.
+    const refused = await request(fe.base(), '/echo', { method: 'POST', body: bytesOf(100_000, 78), chunkedPieces: 16_384 });
+    const next = await request(fe.base(), '/info/after-refused-upload');
+    check(fe, () => {
+      expect(refused.status, show(refused)).toBe(400);
+      expect(next.status, show(next)).toBe(200);
+      expect(JSON.parse(next.body.toString()).url).toBe('/info/after-refused-upload');
     });
   });
 
@@ -183,10 +199,10 @@ export function frontEndSuite(fe: FrontEnd): void {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
       const base = fe.base();
-      const ports = new Set<number | undefined>();
+      const replies: Reply[] = [];
       const go = async (path: string, opts: Parameters<typeof request>[2] = {}): Promise<Reply> => {
         const r = await request(base, path, { ...opts, agent });
-        ports.add(r.localPort);
+        replies.push(r);
         return r;
       };
       const get = await go('/info/ka-1');
@@ -215,8 +231,11 @@ export function frontEndSuite(fe: FrontEnd): void {
         expect(missing.status, show(missing)).toBe(404);
         expect(last.status, show(last)).toBe(200);
         expect(JSON.parse(last.body.toString()).url).toBe('/info/ka-2');
-        // One connection carried them all: every response was framed right.
-        expect(ports.size, `client ports ${[...ports].join(', ')}`).toBe(1);
+        // Every response was framed right: the client's connection carried them all, or was given up only
+        // after a response that said so (h2o closes after a 404 of unknown length).
+        const unannounced = replies.slice(1).filter((r, i) => r.localPort !== replies[i].localPort
+          && replies[i].headers.connection !== 'close');
+        expect(unannounced.length, `client ports ${replies.map((r) => `${r.localPort} (${r.headers.connection})`).join(', ')}`).toBe(0);
       });
     } finally {
       agent.destroy();
