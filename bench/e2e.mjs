@@ -56,6 +56,8 @@ const CONTENDERS = [
   { id: 'cgiwire-fcgi-tcp', name: 'cgiwire FastCGI, TCP', kind: 'cgiwire-fastcgi', via: 'fastcgi', unix: false },
   { id: 'cgiwire-scgi', name: 'cgiwire SCGI, unix socket', kind: 'cgiwire-scgi', via: 'scgi', unix: true },
   { id: 'node-http', name: 'node:http (proxy_pass, keepalive pool)', kind: 'node-http', via: 'http', unix: false },
+  // node:http on the transport of cgiwire's unix contenders, for a like-for-like reading of their ratios.
+  { id: 'node-http-unix', name: 'node:http, unix socket (proxy_pass, keepalive pool)', kind: 'node-http', via: 'http', unix: true },
   { id: 'node-fastcgi', name: 'node-fastcgi 2.0.0, unix socket', kind: 'node-fastcgi', via: 'fastcgi', unix: true },
   // The same cgiwire over TCP with its TCP_QUICKACK turned off: what the delayed-ACK fix is worth (uploads only).
   { id: 'cgiwire-fcgi-tcp-noqa', name: 'cgiwire FastCGI, TCP, quickAck: false', kind: 'cgiwire-fastcgi', via: 'fastcgi', unix: false,
