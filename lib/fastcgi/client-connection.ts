@@ -11,6 +11,7 @@ import {
 } from '../codec/index.js';
 import { CgiwireError } from '../errors.js';
 import { OutputQueue } from '../output.js';
+import { IdTable } from './id-table.js';
 import { timerMs } from '../options.js';
 import { type Address, formatAddress } from '../client/address.js';
 import { type BodySink, type ClientCall, ClientError } from '../client/call.js';
@@ -81,7 +82,7 @@ export class FastCgiClientConnection implements PoolConnection {
   private probed = false;
   private readonly socket: Socket;
   private readonly out: OutputQueue;
-  private readonly calls = new Map<number, ClientCall>();
+  private readonly calls = new IdTable<ClientCall>();
   private readonly ids = new Map<ClientCall, number>();
   /**
    * Ids of cancelled calls still waiting for their END_REQUEST, with the timer that gives up on it (null while
@@ -498,7 +499,7 @@ export class FastCgiClientConnection implements PoolConnection {
     // idempotent method) and the connection had been in use before it (a kept connection the peer closed at
     // the same moment).
     const reused = this.served > 0 || this.probed;
-    for (const [id, call] of [...this.calls]) {
+    for (const [id, call] of this.calls.entries()) {
       this.release(call, id);
       if (reused && call.replayable && call.replays === 0 && !call.answered && !(this.error instanceof ClientError)) {
         call.replays++;
