@@ -617,6 +617,64 @@ scenario(6, 'Crossovers (for the lead)', [N, J, 'coalesced', 'views/native', 'vi
   }
 }
 
+// ---- 7: floors, and the output of the PERF-NOTES prototype ------------------------------------------------------
+
+scenario(7, 'Calibration: the floors PERF-NOTES measured, and its prototype\'s output, on this machine now', [N, J],
+  [[J, N]], [
+    'PERF-NOTES measured, on the machine its figures come from: an empty N-API call with a Buffer argument 47 ns; '
+      + 'one latin1Slice of the params body about 90 ns; fastcgi-stream on the nginx GET about 12.5 us; and a prototype '
+      + 'that turned the PARAMS body into method, url and headers in about 0.54 us (native) and 1.6-1.7 us (TypeScript).',
+    '(i) the cheapest call into the addon: scanRecords on an empty Buffer (one napi_get_cb_info, one buffer lookup)',
+    '(ii) latin1Slice of the nginx GET\'s PARAMS body (896 B): what making its one string costs',
+    '(iii) core.decodePairsText alone: the pair walk, the known-name ids and that string, in one call',
+    '(iv) the prototype\'s output from the same call: a literal {method, url, headers} built for this shape with '
+      + 'substrings, no rawHeaders, no connection values, no Params object; (v) decodeParams(...).head, what the '
+      + 'server builds (scenario 1c), for the difference',
+  ]);
+{
+  const c = cgiwireConnection(jsCodec);
+  c.reader.push(GET);
+  const P = c.paramsCopy();
+  const EMPTY = Buffer.alloc(0);
+  const { SCRATCH_PAIRS, SCRATCH_SHAPE_ID } = await import(new URL('../dist/codec/core.js', import.meta.url).href);
+  const binding = nativeCodec.core.binding; // the addon's functions (private to NativeCore; read here only)
+  check('the addon is reachable', typeof binding?.scanRecords === 'function');
+  add(7, '(i) an N-API call with a Buffer argument, nothing to do', N, () => do_not_optimize(binding.scanRecords(EMPTY)));
+  add(7, '(ii) latin1Slice of the PARAMS body', N, () => do_not_optimize(P.latin1Slice(0, P.length)));
+  for (const codec of [nativeCodec, jsCodec]) {
+    const core = codec.core;
+    const who = codec.name === 'native' ? N : J;
+    const prime = () => codec.decodeParams(P, 0, P.length, undefined, BUILD_HEAD);
+    for (let i = 0; i < 3; i++) prime(); // the shape is registered: decodes report its index
+    const ids = codec.decodeParams(P, 0, P.length, undefined, 0).params.entries().map(([n]) => n);
+    const at = (name) => ids.indexOf(name);
+    const shape = (prime(), core.scratch[SCRATCH_SHAPE_ID]);
+    const slots = { method: at('REQUEST_METHOD'), url: at('REQUEST_URI'), host: at('HTTP_HOST'), ua: at('HTTP_USER_AGENT'),
+      accept: at('HTTP_ACCEPT'), lang: at('HTTP_ACCEPT_LANGUAGE'), enc: at('HTTP_ACCEPT_ENCODING'), ref: at('HTTP_REFERER'),
+      cookie: at('HTTP_COOKIE'), up: at('HTTP_UPGRADE_INSECURE_REQUESTS') };
+    check('the prototype\'s names are all there', Object.values(slots).every((i) => i >= 0) && shape !== 0);
+    const prototype = () => {
+      const s = core.decodePairsText(P, 0, P.length);
+      const e = core.scratch;
+      if (typeof s !== 'string' || e[SCRATCH_SHAPE_ID] !== shape) throw new Error('not the registered shape');
+      const v = (i) => s.substring(e[SCRATCH_PAIRS + 4 * i + 1], e[SCRATCH_PAIRS + 4 * i + 1] + e[SCRATCH_PAIRS + 4 * i + 2]);
+      return { method: v(slots.method), url: v(slots.url), headers: { host: v(slots.host), 'user-agent': v(slots.ua),
+        accept: v(slots.accept), 'accept-language': v(slots.lang), 'accept-encoding': v(slots.enc), referer: v(slots.ref),
+        cookie: v(slots.cookie), 'upgrade-insecure-requests': v(slots.up) } };
+    };
+    const head = prime().head;
+    const mine = prototype();
+    check(`${codec.name}: the prototype's output is the server's`, mine.method === head.method && mine.url === head.url
+      && isDeepStrictEqual(mine.headers, head.headers));
+    add(7, '(iii) core.decodePairsText alone', who, Object.assign(() => do_not_optimize(core.decodePairsText(P, 0, P.length)),
+      { before: prime }));
+    add(7, '(iv) the prototype\'s output: method, url, headers', who, Object.assign(() => do_not_optimize(prototype()),
+      { before: prime }));
+    add(7, '(v) decodeParams(...).head, the server\'s (scenario 1c)', who,
+      () => do_not_optimize(codec.decodeParams(P, 0, P.length, undefined, BUILD_HEAD).head));
+  }
+}
+
 // ---- running ------------------------------------------------------------------------------------------------
 
 const median = (xs) => {
