@@ -10,7 +10,8 @@
  * Iteration is in insertion order, as a Map's: the slot is only taken while the table is empty, so it
  * always holds the oldest entry.
  */
-export class IdTable<T> {
+export class IdTable<T extends object> {
+  /** The slot's id, and its value: undefined while the slot is empty (values are objects). */
   private slotId = -1;
   private slotValue: T | undefined = undefined;
   private more: Map<number, T> | null = null;
@@ -23,7 +24,8 @@ export class IdTable<T> {
   }
 
   has(id: number): boolean {
-    return id === this.slotId || (this.more !== null && this.more.has(id));
+    if (id === this.slotId) return this.slotValue !== undefined;
+    return this.more !== null && this.more.has(id);
   }
 
   set(id: number, value: T): this {
@@ -44,7 +46,7 @@ export class IdTable<T> {
   }
 
   delete(id: number): boolean {
-    if (id === this.slotId) {
+    if (id === this.slotId && this.slotValue !== undefined) {
       this.slotId = -1;
       this.slotValue = undefined;
     } else if (this.more === null || !this.more.delete(id)) {
