@@ -451,6 +451,17 @@ export function exampleConfig(file: string, replacements: [string, string][]): s
   return text;
 }
 
+/** A fresh folder with what `write` puts in it; removed again when `write` throws (start() owns it after). */
+function configure<T>(name: string, write: (dir: string) => T): { dir: string; value: T } {
+  const dir = tempDir(name);
+  try {
+    return { dir, value: write(dir) };
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
 export interface ExampleFrontEndOptions {
   /** The unix socket the in-process cgiwire server listens on (the examples' /run/cgiwire/app.sock). */
   appSocket: string;
@@ -459,15 +470,16 @@ export interface ExampleFrontEndOptions {
 /** HAProxy with examples/haproxy.cfg: FastCGI multiplexed on kept connections, GET_VALUES first. */
 export async function startHaproxy(opts: ExampleFrontEndOptions): Promise<WebServer> {
   const bin = findBinary('haproxy');
-  const dir = tempDir('haproxy');
   const port = await freePort();
-  const conf = exampleConfig('haproxy.cfg', [
-    ['bind 127.0.0.1:8086', `bind 127.0.0.1:${port}`],
-    [`server app1 ${EXAMPLE_APP_SOCKET} proto fcgi`, `server app1 ${opts.appSocket} proto fcgi`],
-    ['docroot /srv/cgiwire', `docroot ${dir}`],
-  ]);
-  const confPath = join(dir, 'haproxy.cfg');
-  writeFileSync(confPath, conf);
+  const { dir, value: confPath } = configure('haproxy', (dir) => {
+    const path = join(dir, 'haproxy.cfg');
+    writeFileSync(path, exampleConfig('haproxy.cfg', [
+      ['bind 127.0.0.1:8086', `bind 127.0.0.1:${port}`],
+      [`server app1 ${EXAMPLE_APP_SOCKET} proto fcgi`, `server app1 ${opts.appSocket} proto fcgi`],
+      ['docroot /srv/cgiwire', `docroot ${dir}`],
+    ]));
+    return path;
+  });
   // -db: foreground, no daemon; its warnings and alerts go to stdout.log.
   return start({ name: 'haproxy', dir, port, argv: [bin, '-db', '-f', confPath], stopSignal: 'SIGTERM', logFiles: [] });
 }
@@ -475,14 +487,15 @@ export async function startHaproxy(opts: ExampleFrontEndOptions): Promise<WebSer
 /** Caddy with examples/Caddyfile: reverse_proxy with the fastcgi transport, a connection per request. */
 export async function startCaddy(opts: ExampleFrontEndOptions): Promise<WebServer> {
   const bin = findBinary('caddy');
-  const dir = tempDir('caddy');
   const port = await freePort();
-  const conf = exampleConfig('Caddyfile', [
-    ['http://127.0.0.1:8085', `http://127.0.0.1:${port}`],
-    [`unix/${EXAMPLE_APP_SOCKET}`, `unix/${opts.appSocket}`],
-  ]);
-  const confPath = join(dir, 'Caddyfile');
-  writeFileSync(confPath, conf);
+  const { dir, value: confPath } = configure('caddy', (dir) => {
+    const path = join(dir, 'Caddyfile');
+    writeFileSync(path, exampleConfig('Caddyfile', [
+      ['http://127.0.0.1:8085', `http://127.0.0.1:${port}`],
+      [`unix/${EXAMPLE_APP_SOCKET}`, `unix/${opts.appSocket}`],
+    ]));
+    return path;
+  });
   return start({
     name: 'caddy', dir, port,
     argv: [bin, 'run', '--adapter', 'caddyfile', '--config', confPath],
@@ -500,20 +513,22 @@ export async function startCaddy(opts: ExampleFrontEndOptions): Promise<WebServe
  */
 export async function startH2o(opts: ExampleFrontEndOptions): Promise<WebServer> {
   const bin = findBinary('h2o');
-  const dir = tempDir('h2o');
   const port = await freePort();
-  const conf = exampleConfig('h2o.conf', [
-    ['"127.0.0.1:8084":', `"127.0.0.1:${port}":`],
-    ['port: 8084', `port: ${port}`],
-    [`port: ${EXAMPLE_APP_SOCKET}`, `port: ${opts.appSocket}`],
-  ]);
-  const spawnHost = conf.indexOf('  "127.0.0.1:8089":');
-  if (spawnHost < 0) throw new Error('examples/h2o.conf no longer has its fastcgi.spawn host on 127.0.0.1:8089');
-  const full = join(dir, 'h2o-full.conf');
-  writeFileSync(full, conf);
-  const check = spawnSync(bin, ['-t', '-c', full], { encoding: 'utf8', timeout: 10_000 });
-  if (check.status !== 0) throw new Error(`h2o -t rejects examples/h2o.conf:\n${check.stdout}${check.stderr}`);
-  const confPath = join(dir, 'h2o.conf');
-  writeFileSync(confPath, conf.slice(0, spawnHost));
+  const { dir, value: confPath } = configure('h2o', (dir) => {
+    const conf = exampleConfig('h2o.conf', [
+      ['"127.0.0.1:8084":', `"127.0.0.1:${port}":`],
+      ['port: 8084', `port: ${port}`],
+      [`port: ${EXAMPLE_APP_SOCKET}`, `port: ${opts.appSocket}`],
+    ]);
+    const spawnHost = conf.indexOf('  "127.0.0.1:8089":');
+    if (spawnHost < 0) throw new Error('examples/h2o.conf no longer has its fastcgi.spawn host on 127.0.0.1:8089');
+    const full = join(dir, 'h2o-full.conf');
+    writeFileSync(full, conf);
+    const check = spawnSync(bin, ['-t', '-c', full], { encoding: 'utf8', timeout: 10_000 });
+    if (check.status !== 0) throw new Error(`h2o -t rejects examples/h2o.conf:\n${check.stdout}${check.stderr}`);
+    const path = join(dir, 'h2o.conf');
+    writeFileSync(path, conf.slice(0, spawnHost));
+    return path;
+  });
   return start({ name: 'h2o', dir, port, argv: [bin, '-c', confPath], stopSignal: 'SIGTERM', logFiles: [] });
 }

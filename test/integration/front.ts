@@ -11,7 +11,7 @@ import type { Codec } from '../../lib/index.js';
 import type { WebServer } from '../helpers/servers.js';
 import { request } from './client.js';
 import { startApp, type AppServer } from './inprocess.js';
-import { frontEndSuite } from './suite.js';
+import { frontEndSuite, type FrontEnd } from './suite.js';
 
 export interface InProcessFrontEnd<W extends WebServer> {
   protocol: 'fastcgi' | 'scgi';
@@ -24,8 +24,9 @@ export interface InProcessFrontEnd<W extends WebServer> {
   url(web: W): string;
   /** When set, the name of the setting that keeps upstream connections (the reuse test runs). */
   reuse?: string;
-  /** See FrontEnd.chunkedUploadLimit. */
-  chunkedUploadLimit?: number;
+  /** See FrontEnd.chunkedUploads and FrontEnd.closesKeptAlive. */
+  chunkedUploads?: FrontEnd['chunkedUploads'];
+  closesKeptAlive?: string;
 }
 
 export function inProcessFrontEnd<W extends WebServer>(fe: InProcessFrontEnd<W>): void {
@@ -54,7 +55,8 @@ export function inProcessFrontEnd<W extends WebServer>(fe: InProcessFrontEnd<W>)
     base: () => fe.url(web),
     logs: () => web.logs(),
     activeRequests: () => app.server.activeRequests,
-    chunkedUploadLimit: fe.chunkedUploadLimit,
+    chunkedUploads: fe.chunkedUploads,
+    closesKeptAlive: fe.closesKeptAlive,
   });
 
   if (fe.reuse !== undefined) {

@@ -10,6 +10,7 @@ import { inProcessFrontEnd } from './front.js';
 describe.each(CODECS)('h2o fastcgi.connect (examples/h2o.conf) -> cgiwire FastCGI ($name codec)', { timeout: 60_000 }, ({ codec }) => {
   inProcessFrontEnd({
     protocol: 'fastcgi', codec, unix: true,
+    closesKeptAlive: 'h2o 2.2.5 closes after HEAD and after a response without Content-Length written all at once',
     start: ({ path }) => startH2o({ appSocket: path! }), url: (h2o) => h2o.url,
   });
 });

@@ -11,7 +11,7 @@ describe.each(CODECS)('HAProxy fcgi-app (examples/haproxy.cfg) -> cgiwire FastCG
   inProcessFrontEnd({
     protocol: 'fastcgi', codec, unix: true, reuse: 'http-reuse always',
     // HAProxy 2.6 with its default tune.bufsize (16384) refuses a larger chunked upload itself (examples/haproxy.cfg).
-    chunkedUploadLimit: 8192,
+    chunkedUploads: { limit: 8192, refusal: /<h1>400 Bad request<\/h1>/ },
     start: ({ path }) => startHaproxy({ appSocket: path! }), url: (haproxy) => haproxy.url,
   });
 });
