@@ -231,6 +231,30 @@ export interface NginxOptions {
  * nginx in the foreground (`daemon off`), one worker, every temp path in its folder; fastcgi_pass to an upstream
  * with `keepalive` and `fastcgi_keep_conn on`, scgi_pass with /etc/nginx/scgi_params; client_max_body_size 64m.
  */
+/** nginx's main config around `servers` (its upstream and server blocks); pid, logs and temp files in `dir`. */
+function nginxConf(dir: string, servers: string): string {
+  return `daemon off;
+master_process on;
+worker_processes 1;
+pid ${q(join(dir, 'nginx.pid'))};
+error_log ${q(join(dir, 'error.log'))} warn;
+events {
+  worker_connections 1024;
+}
+http {
+  access_log ${q(join(dir, 'access.log'))};
+  client_body_temp_path ${q(join(dir, 'client_body_temp'))};
+  proxy_temp_path ${q(join(dir, 'proxy_temp'))};
+  fastcgi_temp_path ${q(join(dir, 'fastcgi_temp'))};
+  uwsgi_temp_path ${q(join(dir, 'uwsgi_temp'))};
+  scgi_temp_path ${q(join(dir, 'scgi_temp'))};
+  client_max_body_size 64m;
+  keepalive_timeout 10s;
+${servers}
+}
+`;
+}
+
 export async function startNginx(opts: NginxOptions): Promise<NginxServer> {
   const bin = findBinary('nginx');
   if (opts.fastcgiPort === undefined && opts.scgiPort === undefined) throw new Error('startNginx: give fastcgiPort or scgiPort');
@@ -267,26 +291,7 @@ export async function startNginx(opts: NginxOptions): Promise<NginxServer> {
     }
   }`);
   }
-  const conf = `daemon off;
-master_process on;
-worker_processes 1;
-pid ${q(join(dir, 'nginx.pid'))};
-error_log ${q(join(dir, 'error.log'))} warn;
-events {
-  worker_connections 1024;
-}
-http {
-  access_log ${q(join(dir, 'access.log'))};
-  client_body_temp_path ${q(join(dir, 'client_body_temp'))};
-  proxy_temp_path ${q(join(dir, 'proxy_temp'))};
-  fastcgi_temp_path ${q(join(dir, 'fastcgi_temp'))};
-  uwsgi_temp_path ${q(join(dir, 'uwsgi_temp'))};
-  scgi_temp_path ${q(join(dir, 'scgi_temp'))};
-  client_max_body_size 64m;
-  keepalive_timeout 10s;
-${blocks.join('\n')}
-}
-`;
+  const conf = nginxConf(dir, blocks.join('\n'));
   const confPath = join(dir, 'nginx.conf');
   writeFileSync(confPath, conf);
   const [port, ...extra] = [fcgiListen, scgiListen].filter((p): p is number => p !== undefined);
@@ -321,20 +326,25 @@ export interface LighttpdOptions {
  * lighttpd in the foreground (-D) with mod_fastcgi `bin-path`: lighttpd spawns the application itself on a unix
  * socket in its folder (one process), and streams response bodies (server.stream-response-body = 2).
  */
-export async function startLighttpd(opts: LighttpdOptions): Promise<WebServer> {
-  const bin = findBinary('lighttpd');
-  const dir = tempDir('lighttpd');
-  const port = await freePort();
-  const env = Object.entries(opts.binEnvironment ?? {})
-    .map(([k, v]) => `${q(k)} => ${q(v)}`).join(', ');
-  const conf = `server.modules = ( "mod_fastcgi" )
+/** lighttpd's main settings (on 127.0.0.1:port; pid, log and uploads in `dir`), then `rest`. */
+function lighttpdConf(dir: string, port: number, modules: string, rest: string): string {
+  return `server.modules = ( ${modules} )
 server.document-root = ${q(dir)}
 server.bind = "127.0.0.1"
 server.port = ${port}
 server.pid-file = ${q(join(dir, 'lighttpd.pid'))}
 server.errorlog = ${q(join(dir, 'error.log'))}
 server.upload-dirs = ( ${q(dir)} )
-server.max-request-size = 65536
+${rest}`;
+}
+
+export async function startLighttpd(opts: LighttpdOptions): Promise<WebServer> {
+  const bin = findBinary('lighttpd');
+  const dir = tempDir('lighttpd');
+  const port = await freePort();
+  const env = Object.entries(opts.binEnvironment ?? {})
+    .map(([k, v]) => `${q(k)} => ${q(v)}`).join(', ');
+  const conf = lighttpdConf(dir, port, '"mod_fastcgi"', `server.max-request-size = 65536
 server.stream-response-body = 2
 server.max-connections = 512
 fastcgi.server = ( "/" => ( "cgiwire" => (
@@ -344,7 +354,7 @@ fastcgi.server = ( "/" => ( "cgiwire" => (
   "max-procs" => 1,
   "check-local" => "disable"
 ) ) )
-`;
+`);
   const confPath = join(dir, 'lighttpd.conf');
   writeFileSync(confPath, conf);
   return start({
@@ -381,28 +391,21 @@ function existingGroup(names: string[]): string {
  * apache2 in the foreground (-DFOREGROUND), mpm_event, mod_proxy_fcgi to a cgiwire server with enablereuse=on
  * and flushpackets=on (without it mod_proxy_fcgi holds a slow response back until it ends).
  */
-export async function startApache(opts: ApacheOptions): Promise<WebServer> {
-  const bin = findBinary('apache2');
-  const modules = '/usr/lib/apache2/modules';
-  for (const m of ['mod_mpm_event.so', 'mod_authz_core.so', 'mod_proxy.so', 'mod_proxy_fcgi.so']) {
-    if (!existsSync(join(modules, m))) throw new Error(`apache2: ${join(modules, m)} is missing (Debian package apache2)`);
-  }
-  const dir = tempDir('apache2');
-  const port = await freePort();
-  const user = existingUser(['www-data', 'nobody']);
-  const group = existingGroup(['www-data', 'nogroup']);
-  const conf = `ServerRoot ${q(dir)}
+const APACHE_MODULES = '/usr/lib/apache2/modules';
+
+/** Apache's main config (event MPM, mod_proxy_fcgi) around `site`; pid, logs and locks in `dir`. */
+function apacheConf(dir: string, user: string, group: string, site: string): string {
+  return `ServerRoot ${q(dir)}
 ServerName 127.0.0.1
-Listen 127.0.0.1:${port}
 PidFile ${q(join(dir, 'apache2.pid'))}
 ErrorLog ${q(join(dir, 'error.log'))}
 LogLevel warn
 DefaultRuntimeDir ${q(dir)}
 Mutex file:${dir} default
-LoadModule mpm_event_module ${modules}/mod_mpm_event.so
-LoadModule authz_core_module ${modules}/mod_authz_core.so
-LoadModule proxy_module ${modules}/mod_proxy.so
-LoadModule proxy_fcgi_module ${modules}/mod_proxy_fcgi.so
+LoadModule mpm_event_module ${APACHE_MODULES}/mod_mpm_event.so
+LoadModule authz_core_module ${APACHE_MODULES}/mod_authz_core.so
+LoadModule proxy_module ${APACHE_MODULES}/mod_proxy.so
+LoadModule proxy_fcgi_module ${APACHE_MODULES}/mod_proxy_fcgi.so
 User ${user}
 Group ${group}
 StartServers 1
@@ -415,11 +418,35 @@ ThreadLimit 64
 Timeout 30
 KeepAlive On
 LimitRequestBody 0
-# flushpackets=on: mod_proxy_fcgi otherwise holds a slow response until its buffer fills or the response ends.
-ProxyPass "/" "fcgi://127.0.0.1:${opts.fastcgiPort}/" enablereuse=on flushpackets=on
+${site}
 `;
+}
+
+/** The apache2 binary, once the modules apacheConf loads are there. */
+function apacheBinary(): string {
+  const bin = findBinary('apache2');
+  for (const m of ['mod_mpm_event.so', 'mod_authz_core.so', 'mod_proxy.so', 'mod_proxy_fcgi.so']) {
+    if (!existsSync(join(APACHE_MODULES, m))) throw new Error(`apache2: ${join(APACHE_MODULES, m)} is missing (Debian package apache2)`);
+  }
+  return bin;
+}
+
+export async function startApache(opts: ApacheOptions): Promise<WebServer> {
+  const bin = apacheBinary();
+  const dir = tempDir('apache2');
+  const port = await freePort();
+  const user = existingUser(['www-data', 'nobody']);
+  const group = existingGroup(['www-data', 'nogroup']);
+  const conf = apacheConf(dir, user, group, `Listen 127.0.0.1:${port}
+# flushpackets=on: mod_proxy_fcgi otherwise holds a slow response until its buffer fills or the response ends.
+ProxyPass "/" "fcgi://127.0.0.1:${opts.fastcgiPort}/" enablereuse=on flushpackets=on`);
   const confPath = join(dir, 'apache2.conf');
   writeFileSync(confPath, conf);
+  return startApacheWith(bin, dir, port, confPath);
+}
+
+/** apache2 in the foreground on the config at `confPath` in `dir`. */
+function startApacheWith(bin: string, dir: string, port: number, confPath: string): Promise<WebServer> {
   return start({
     name: 'apache2',
     dir,
@@ -427,7 +454,7 @@ ProxyPass "/" "fcgi://127.0.0.1:${opts.fastcgiPort}/" enablereuse=on flushpacket
     argv: [bin, '-d', dir, '-f', confPath, '-DFOREGROUND'],
     stopSignal: 'SIGTERM',
     logFiles: ['error.log'],
-    // apache2 as started by Debian's apache2ctl reads these; the config above needs none of them.
+    // apache2 as started by Debian's apache2ctl reads these; the configs here need none of them.
     env: { ...process.env, APACHE_RUN_DIR: dir, APACHE_LOCK_DIR: dir, APACHE_LOG_DIR: dir, APACHE_PID_FILE: join(dir, 'apache2.pid') },
   });
 }
@@ -451,11 +478,16 @@ export function exampleConfig(file: string, replacements: [string, string][]): s
   return text;
 }
 
-/** A fresh folder with what `write` puts in it; removed again when `write` throws (start() owns it after). */
-function configure<T>(name: string, write: (dir: string) => T): { dir: string; value: T } {
+/**
+ * A fresh folder holding `file`, written with what `build` returns; the folder is removed again when `build`
+ * throws (start() owns it after).
+ */
+function configure(name: string, file: string, build: (dir: string) => string): { dir: string; path: string } {
   const dir = tempDir(name);
   try {
-    return { dir, value: write(dir) };
+    const path = join(dir, file);
+    writeFileSync(path, build(dir));
+    return { dir, path };
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
@@ -471,15 +503,11 @@ export interface ExampleFrontEndOptions {
 export async function startHaproxy(opts: ExampleFrontEndOptions): Promise<WebServer> {
   const bin = findBinary('haproxy');
   const port = await freePort();
-  const { dir, value: confPath } = configure('haproxy', (dir) => {
-    const path = join(dir, 'haproxy.cfg');
-    writeFileSync(path, exampleConfig('haproxy.cfg', [
-      ['bind 127.0.0.1:8086', `bind 127.0.0.1:${port}`],
-      [`server app1 ${EXAMPLE_APP_SOCKET} proto fcgi`, `server app1 ${opts.appSocket} proto fcgi`],
-      ['docroot /srv/cgiwire', `docroot ${dir}`],
-    ]));
-    return path;
-  });
+  const { dir, path: confPath } = configure('haproxy', 'haproxy.cfg', (dir) => exampleConfig('haproxy.cfg', [
+    ['bind 127.0.0.1:8086', `bind 127.0.0.1:${port}`],
+    [`server app1 ${EXAMPLE_APP_SOCKET} proto fcgi`, `server app1 ${opts.appSocket} proto fcgi`],
+    ['docroot /srv/cgiwire', `docroot ${dir}`],
+  ]));
   // -db: foreground, no daemon; its warnings and alerts go to stdout.log.
   return start({ name: 'haproxy', dir, port, argv: [bin, '-db', '-f', confPath], stopSignal: 'SIGTERM', logFiles: [] });
 }
@@ -488,14 +516,10 @@ export async function startHaproxy(opts: ExampleFrontEndOptions): Promise<WebSer
 export async function startCaddy(opts: ExampleFrontEndOptions): Promise<WebServer> {
   const bin = findBinary('caddy');
   const port = await freePort();
-  const { dir, value: confPath } = configure('caddy', (dir) => {
-    const path = join(dir, 'Caddyfile');
-    writeFileSync(path, exampleConfig('Caddyfile', [
-      ['http://127.0.0.1:8085', `http://127.0.0.1:${port}`],
-      [`unix/${EXAMPLE_APP_SOCKET}`, `unix/${opts.appSocket}`],
-    ]));
-    return path;
-  });
+  const { dir, path: confPath } = configure('caddy', 'Caddyfile', (dir) => exampleConfig('Caddyfile', [
+    ['http://127.0.0.1:8085', `http://127.0.0.1:${port}`],
+    [`unix/${EXAMPLE_APP_SOCKET}`, `unix/${opts.appSocket}`],
+  ]));
   return start({
     name: 'caddy', dir, port,
     argv: [bin, 'run', '--adapter', 'caddyfile', '--config', confPath],
@@ -514,7 +538,7 @@ export async function startCaddy(opts: ExampleFrontEndOptions): Promise<WebServe
 export async function startH2o(opts: ExampleFrontEndOptions): Promise<WebServer> {
   const bin = findBinary('h2o');
   const port = await freePort();
-  const { dir, value: confPath } = configure('h2o', (dir) => {
+  const { dir, path: confPath } = configure('h2o', 'h2o.conf', (dir) => {
     const conf = exampleConfig('h2o.conf', [
       ['"127.0.0.1:8084":', `"127.0.0.1:${port}":`],
       ['port: 8084', `port: ${port}`],
@@ -526,9 +550,59 @@ export async function startH2o(opts: ExampleFrontEndOptions): Promise<WebServer>
     writeFileSync(full, conf);
     const check = spawnSync(bin, ['-t', '-c', full], { encoding: 'utf8', timeout: 10_000 });
     if (check.status !== 0) throw new Error(`h2o -t rejects examples/h2o.conf:\n${check.stdout}${check.stderr}`);
-    const path = join(dir, 'h2o.conf');
-    writeFileSync(path, conf.slice(0, spawnHost));
-    return path;
+    return conf.slice(0, spawnHost);
   });
   return start({ name: 'h2o', dir, port, argv: [bin, '-c', confPath], stopSignal: 'SIGTERM', logFiles: [] });
+}
+
+/** nginx with examples/nginx-fastcgi.conf or nginx-scgi.conf as its http block's servers, before `appSocket`. */
+export async function startNginxExample(opts: { file: 'nginx-fastcgi.conf' | 'nginx-scgi.conf'; appSocket: string }): Promise<WebServer> {
+  const bin = findBinary('nginx');
+  const port = await freePort();
+  const scgi = opts.file === 'nginx-scgi.conf';
+  const { dir, path: confPath } = configure('nginx', 'nginx.conf', (dir) => nginxConf(dir, exampleConfig(opts.file, [
+    [`listen 127.0.0.1:${scgi ? 8081 : 8080};`, `listen 127.0.0.1:${port};`],
+    [`server unix:/run/cgiwire/${scgi ? 'scgi' : 'app'}.sock;`, `server unix:${opts.appSocket};`],
+    // Relative to nginx's own folder in a real install; this nginx runs from the test's folder.
+    [`include ${scgi ? 'scgi' : 'fastcgi'}_params;`, `include /etc/nginx/${scgi ? 'scgi' : 'fastcgi'}_params;`],
+  ])));
+  return start({
+    name: 'nginx', dir, port,
+    argv: [bin, '-p', dir + '/', '-c', confPath, '-e', join(dir, 'error.log')],
+    stopSignal: 'SIGQUIT',
+    logFiles: ['error.log'],
+  });
+}
+
+/** Apache with examples/apache-proxy-fcgi.conf as its site: mod_proxy_fcgi to `appSocket`, kept connections. */
+export async function startApacheExample(opts: ExampleFrontEndOptions): Promise<WebServer> {
+  const bin = apacheBinary();
+  const port = await freePort();
+  const user = existingUser(['www-data', 'nobody']);
+  const group = existingGroup(['www-data', 'nogroup']);
+  const { dir, path } = configure('apache2', 'apache2.conf', (dir) => apacheConf(dir, user, group,
+    exampleConfig('apache-proxy-fcgi.conf', [
+      ['127.0.0.1:8082', `127.0.0.1:${port}`],
+      [`unix:${EXAMPLE_APP_SOCKET}|`, `unix:${opts.appSocket}|`],
+    ])));
+  return startApacheWith(bin, dir, port, path);
+}
+
+/**
+ * lighttpd with examples/lighttpd-fastcgi.conf or lighttpd-scgi.conf: lighttpd starts examples/app.mjs itself
+ * (bin-path, spawn mode), from this checkout (built: the example imports dist/) with this Node.
+ */
+export async function startLighttpdExample(opts: { file: 'lighttpd-fastcgi.conf' | 'lighttpd-scgi.conf' }): Promise<WebServer> {
+  const bin = findBinary('lighttpd');
+  const port = await freePort();
+  const scgi = opts.file === 'lighttpd-scgi.conf';
+  const app = join(EXAMPLES, 'app.mjs');
+  if (/\s/.test(process.execPath + app)) throw new Error(`lighttpd bin-path cannot hold spaces: ${process.execPath} ${app}`);
+  const socket = `/run/cgiwire/lighttpd-${scgi ? 'scgi' : 'fastcgi'}.sock`;
+  const { dir, path: confPath } = configure('lighttpd', 'lighttpd.conf', (dir) => lighttpdConf(dir, port, '',
+    exampleConfig(opts.file, [
+      [`"${socket}"`, q(join(dir, 'app.sock'))],
+      [`"/usr/bin/node /srv/cgiwire/examples/app.mjs`, `"${process.execPath} ${app}`],
+    ])));
+  return start({ name: 'lighttpd', dir, port, argv: [bin, '-D', '-f', confPath], stopSignal: 'SIGTERM', logFiles: ['error.log'] });
 }
