@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # missing, after one `apt-get update`).
 DEB_BUILD=(g++ make python3)                              # node-gyp builds the addon
 DEB_FUZZ=(clang libclang-rt-14-dev libfuzzer-14-dev)      # native/fuzz: libFuzzer + ASan/UBSan
-DEB_SERVERS=(nginx lighttpd apache2 h2o haproxy caddy php8.2-fpm libfcgi-bin wrk) # integration tests and bench/e2e: real web servers, PHP-FPM, cgi-fcgi, wrk
+DEB_SERVERS=(nginx lighttpd apache2 libapache2-mod-fcgid h2o haproxy caddy php8.2-fpm libfcgi-bin wrk) # integration tests and bench/e2e: real web servers, PHP-FPM, cgi-fcgi, wrk
 DEB_PACKAGES=("${DEB_BUILD[@]}" "${DEB_FUZZ[@]}" "${DEB_SERVERS[@]}")
 
 export DEBIAN_FRONTEND=noninteractive

@@ -7,7 +7,7 @@
  * Servers listen on 127.0.0.1 only.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, chmodSync, closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, cpSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -605,4 +605,37 @@ export async function startLighttpdExample(opts: { file: 'lighttpd-fastcgi.conf'
       [`"/usr/bin/node /srv/cgiwire/examples/app.mjs`, `"${process.execPath} ${app}`],
     ])));
   return start({ name: 'lighttpd', dir, port, argv: [bin, '-D', '-f', confPath], stopSignal: 'SIGTERM', logFiles: ['error.log'] });
+}
+
+/**
+ * Apache with examples/apache-fcgid.conf as its site: mod_fcgid starts examples/app.mjs itself (spawn mode) as
+ * Apache's user. That user must read the script and the build it imports, so they are copied into the test's
+ * folder (the example's /srv/cgiwire); the copy loads the TypeScript codec (no node_modules beside it). mod_fcgid
+ * keeps its sockets and process table in the folder, and gets this Node on PATH for the script's `env node`.
+ */
+export async function startApacheFcgidExample(): Promise<WebServer> {
+  const bin = apacheBinary();
+  for (const m of ['mod_alias.so', 'mod_fcgid.so']) {
+    if (!existsSync(join(APACHE_MODULES, m))) throw new Error(`apache2: ${join(APACHE_MODULES, m)} is missing (Debian package libapache2-mod-fcgid)`);
+  }
+  const port = await freePort();
+  const user = existingUser(['www-data', 'nobody']);
+  const group = existingGroup(['www-data', 'nogroup']);
+  const repo = join(EXAMPLES, '..');
+  const { dir, path } = configure('apache2', 'apache2.conf', (dir) => {
+    const root = join(dir, 'cgiwire');
+    cpSync(join(repo, 'examples', 'app.mjs'), join(root, 'examples', 'app.mjs'));
+    cpSync(join(repo, 'dist'), join(root, 'dist'), { recursive: true });
+    cpSync(join(repo, 'package.json'), join(root, 'package.json'));
+    return apacheConf(dir, user, group, `LoadModule alias_module ${APACHE_MODULES}/mod_alias.so
+LoadModule fcgid_module ${APACHE_MODULES}/mod_fcgid.so
+FcgidIPCDir ${q(join(dir, 'fcgid'))}
+FcgidProcessTableFile ${q(join(dir, 'fcgid_shm'))}
+FcgidInitialEnv PATH ${dirname(process.execPath)}:/usr/bin:/bin
+${exampleConfig('apache-fcgid.conf', [
+    ['127.0.0.1:8083', `127.0.0.1:${port}`],
+    ['/srv/cgiwire', root],
+  ])}`);
+  });
+  return startApacheWith(bin, dir, port, path);
 }

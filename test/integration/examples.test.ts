@@ -1,13 +1,16 @@
 /**
  * The configs in examples/ for nginx, Apache and lighttpd, run as written (only their addresses replaced; see
  * exampleConfig): nginx and Apache in front of the in-process app on a unix socket with the suite every front end
- * gets, on both codecs; lighttpd starting examples/app.mjs itself (spawn mode), as its examples do.
+ * gets, on both codecs; lighttpd and Apache's mod_fcgid starting examples/app.mjs themselves (spawn mode), as
+ * their examples do.
  * h2o, HAProxy and Caddy have their own files.
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CODECS } from '../helpers/codecs.js';
-import { startApacheExample, startLighttpdExample, startNginxExample, type WebServer } from '../helpers/servers.js';
+import {
+  startApacheExample, startApacheFcgidExample, startLighttpdExample, startNginxExample, type WebServer,
+} from '../helpers/servers.js';
 import { request } from './client.js';
 import { inProcessFrontEnd } from './front.js';
 
@@ -32,12 +35,18 @@ describe.each(CODECS)('Apache mod_proxy_fcgi (examples/apache-proxy-fcgi.conf) -
   });
 });
 
-describe.each(['lighttpd-fastcgi.conf', 'lighttpd-scgi.conf'] as const)('lighttpd (examples/%s) starting examples/app.mjs', { timeout: 60_000 }, (file) => {
+const SPAWNING: [string, () => Promise<WebServer>][] = [
+  ['lighttpd (examples/lighttpd-fastcgi.conf)', () => startLighttpdExample({ file: 'lighttpd-fastcgi.conf' })],
+  ['lighttpd (examples/lighttpd-scgi.conf)', () => startLighttpdExample({ file: 'lighttpd-scgi.conf' })],
+  ['Apache mod_fcgid (examples/apache-fcgid.conf)', startApacheFcgidExample],
+];
+
+describe.each(SPAWNING)('%s starting examples/app.mjs itself', { timeout: 60_000 }, (_name, startWeb) => {
   let web: WebServer;
-  beforeAll(async () => { web = await startLighttpdExample({ file }); }, 30_000);
+  beforeAll(async () => { web = await startWeb(); }, 30_000);
   afterAll(async () => { await web?.stop(); }, 30_000);
 
-  test('GET /hello and a 300 KB POST /echo come back from the app lighttpd started', async () => {
+  test('GET /hello and a 300 KB POST /echo come back from the app the web server started', async () => {
     const hello = await request(web.url, '/hello');
     expect(hello.status, web.logs()).toBe(200);
     expect(hello.body.toString()).toBe('hello\n');
