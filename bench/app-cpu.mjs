@@ -2,9 +2,9 @@
 //
 // bench/e2e.mjs measures each contender in its own process behind nginx; on this 2-core shared machine the
 // speed of a process swings by 2x from one minute to the next, which hides differences of a few microseconds.
-// Here one process serves both, on two unix sockets, with the same handler (bench/e2e/app.mjs's /small), and
-// the two are driven in turn, a second or two each, for many pairs: both share the process's code, heap and
-// phase of the machine. The drivers send what nginx sends in bench/e2e.mjs (FastCGI: BEGIN_REQUEST with
+// Here one process serves both, on two unix sockets, with the handler bench:e2e serves (bench/e2e/handler.mjs),
+// and the two are driven in turn, a second or two each, for many pairs: both share the process's code, heap
+// and phase of the machine. The drivers send what nginx sends in bench/e2e.mjs (FastCGI: BEGIN_REQUEST with
 // KEEP_CONN, nginx's fastcgi_params for GET /small plus HTTP_HOST, the empty STDIN; HTTP: proxy_pass's
 // "GET /small HTTP/1.1" with Host), each connection with one request in flight. The server's CPU comes from
 // /proc; no web server runs, so the figure is the app's own cost and its ratio to node:http's.
@@ -13,11 +13,12 @@
 //
 // Needs the build (npm run build:ts).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuUs } from './proc.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
@@ -29,24 +30,12 @@ const opt = Object.fromEntries(process.argv.slice(2).map((a) => {
 const PAIRS = Number(opt.pairs ?? 12);
 const SECONDS = Number(opt.seconds ?? 1.5);
 const CONNS = Number(opt.connections ?? 16);
-const CLK_TCK = 100;
 
 // ---- the server: `node bench/app-cpu.mjs --serve=DIR` --------------------------------------------------
 if (opt.serve) {
   const http = await import('node:http');
   const { createServer } = await import(join(repo, 'dist/index.js'));
-  const SMALL = Buffer.from('hello world\n');
-  const TEXT = { 'Content-Type': 'text/plain' };
-  // bench/e2e/app.mjs's /small, byte for byte.
-  const handler = (req, res) => {
-    if (req.url === '/small') {
-      res.writeHead(200, { ...TEXT, 'Content-Length': SMALL.length });
-      res.end(SMALL);
-    } else {
-      res.writeHead(404, { ...TEXT, 'Content-Length': 10 });
-      res.end('not found\n');
-    }
-  };
+  const { handler } = await import('./e2e/handler.mjs');
   const node = http.createServer(handler);
   node.keepAliveTimeout = 65_000;
   await new Promise((r) => createServer(handler).listen(join(opt.serve, 'cgiwire.sock'), r));
@@ -67,12 +56,6 @@ const PARAMS = [['QUERY_STRING', ''], ['REQUEST_METHOD', 'GET'], ['CONTENT_TYPE'
 const FASTCGI_GET = Buffer.concat([encodeBeginRequest(1, 1, 1), encodeParams(1, PARAMS), encodeStreamEnd(5, 1)]);
 const HTTP_GET = Buffer.from('GET /small HTTP/1.1\r\nHost: up_1\r\n\r\n', 'latin1');
 const BODY = 'hello world\n';
-
-function cpuUs(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK;
-}
 
 /** Answers counted on one connection: END_REQUEST records (FastCGI) or response bodies (HTTP). */
 function answerCounter(kind) {

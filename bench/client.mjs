@@ -39,6 +39,7 @@ import { connect, createServer as netServer } from 'node:net';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CLK_TCK, cpuUs as processCpuUs } from './proc.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = dirname(here);
@@ -80,7 +81,6 @@ if (PARTS.has('php') && !['fastcgi-client', 'node-phpfpm'].every((p) => existsSy
 
 // ---- facts about the run
 const { codecName } = await import(join(repo, 'dist/index.js'));
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const versionOf = (dir) => { try { return JSON.parse(readFileSync(join(benchDir, 'node_modules', dir, 'package.json'), 'utf8')).version; } catch { return '?'; } };
 let commit = 'unknown';
 try {
@@ -173,11 +173,7 @@ function waitPort(port, ms = 10_000, alive = () => true) {
 
 /** utime + stime of a process in microseconds (0 when it is gone). */
 function cpuUs(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK;
-  } catch { return 0; }
+  try { return processCpuUs(pid); } catch { return 0; }
 }
 const childrenOf = (pid) => { try { return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number); } catch { return []; } };
 

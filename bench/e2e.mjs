@@ -28,6 +28,7 @@ import { createServer as netServer, connect } from 'node:net';
 import { cpus, loadavg, tmpdir, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CLK_TCK, cpuUs } from './proc.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = dirname(here);
@@ -86,7 +87,6 @@ if (CONTENDERS.some((c) => c.kind === 'node-fastcgi') && !existsSync(join(e2eDir
 const { codecName } = await import(join(repo, 'dist/index.js'));
 const nginxVersion = spawnSync(NGINX, ['-v'], { encoding: 'utf8' }).stderr.trim().replace(/^nginx version: /, '');
 const wrkVersion = spawnSync(WRK, ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0].replace(/ Copyright.*/, '');
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 let commit = 'unknown';
 try {
   commit = execFileSync('git', ['-C', repo, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
@@ -159,12 +159,6 @@ function waitPort(port, ms = 10_000) {
   });
 }
 
-/** utime + stime of a process in microseconds. */
-function cpuUs(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK;
-}
 
 // ---- nginx config
 function nginxConfig(contenders) {
