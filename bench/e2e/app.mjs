@@ -5,37 +5,12 @@
 //   KIND: cgiwire-fastcgi | cgiwire-scgi | node-http | node-fastcgi
 //   ADDRESS: a unix socket path, or a TCP port on 127.0.0.1
 //
-// Routes: GET /small (12 bytes of text), GET /1m (1 MiB), POST /upload (reads the whole body, answers its size).
-// Every response carries Content-Length, so no contender pays for chunking that another does not.
+// The routes are in handler.mjs.
 import { chmodSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { handler } from './handler.mjs';
 
 const [kind, address, ...flags] = process.argv.slice(2);
-const SMALL = Buffer.from('hello world\n');
-const BIG = Buffer.alloc(1 << 20, 'abcdefghijklmnopqrstuvwxyz0123456789\n');
-const TEXT = { 'Content-Type': 'text/plain' };
-
-function handler(req, res) {
-  const url = req.url;
-  if (url === '/small') {
-    res.writeHead(200, { ...TEXT, 'Content-Length': SMALL.length });
-    res.end(SMALL);
-  } else if (url === '/1m') {
-    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': BIG.length });
-    res.end(BIG);
-  } else if (url === '/upload') {
-    let n = 0;
-    req.on('data', (chunk) => { n += chunk.length; });
-    req.on('end', () => {
-      const body = `ok ${n}\n`;
-      res.writeHead(200, { ...TEXT, 'Content-Length': body.length });
-      res.end(body);
-    });
-  } else {
-    res.writeHead(404, { ...TEXT, 'Content-Length': 10 });
-    res.end('not found\n');
-  }
-}
 
 let server;
 if (kind === 'cgiwire-fastcgi' || kind === 'cgiwire-scgi') {
