@@ -207,7 +207,8 @@ async function start(spec: StartSpec): Promise<WebServer> {
   };
 }
 
-function tempDir(name: string): string {
+/** A fresh folder under the system's temporary one, which workers running as another user can enter. */
+export function tempDir(name: string): string {
   const dir = mkdtempSync(join(tmpdir(), `cgiwire-${name}-`));
   // Workers of a server started as root run as another user (nobody, www-data): they must reach the folder.
   chmodSync(dir, 0o755);

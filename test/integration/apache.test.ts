@@ -1,6 +1,6 @@
 /**
- * Apache mod_proxy_fcgi (ProxyPass fcgi://, enablereuse=on) to an in-process cgiwire FastCGI server,
- * on each codec.
+ * Apache mod_proxy_fcgi (ProxyPass fcgi://, enablereuse=on) to an in-process cgiwire FastCGI server over TCP,
+ * on each codec. examples.test.ts runs the same suite through examples/apache-proxy-fcgi.conf, on a unix socket.
  */
 import { describe } from 'vitest';
 import { CODECS } from '../helpers/codecs.js';

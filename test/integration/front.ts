@@ -3,17 +3,16 @@
  * front-end suite, and checks what every such front end shares (connection reuse where it keeps connections,
  * no protocol errors on the app side).
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { Codec } from '../../lib/index.js';
-import type { WebServer } from '../helpers/servers.js';
+import { tempDir, type WebServer } from '../helpers/servers.js';
 import { request } from './client.js';
 import { startApp, type AppServer } from './inprocess.js';
 import { frontEndSuite, type FrontEnd } from './suite.js';
 
-export interface InProcessFrontEnd<W extends WebServer> {
+export interface InProcessFrontEnd<W extends WebServer> extends Pick<FrontEnd, 'chunkedUploads' | 'closesKeptAlive'> {
   protocol: 'fastcgi' | 'scgi';
   codec: Codec;
   /** Starts the web server in front of the app (its TCP port, or its unix socket with `unix`). */
@@ -24,9 +23,6 @@ export interface InProcessFrontEnd<W extends WebServer> {
   url(web: W): string;
   /** When set, the name of the setting that keeps upstream connections (the reuse test runs). */
   reuse?: string;
-  /** See FrontEnd.chunkedUploads and FrontEnd.closesKeptAlive. */
-  chunkedUploads?: FrontEnd['chunkedUploads'];
-  closesKeptAlive?: string;
 }
 
 export function inProcessFrontEnd<W extends WebServer>(fe: InProcessFrontEnd<W>): void {
@@ -37,8 +33,7 @@ export function inProcessFrontEnd<W extends WebServer>(fe: InProcessFrontEnd<W>)
   beforeAll(async () => {
     let path: string | undefined;
     if (fe.unix) {
-      socketDir = mkdtempSync(join(tmpdir(), 'cgiwire-app-'));
-      chmodSync(socketDir, 0o755); // the web server's workers may run as another user
+      socketDir = tempDir('app'); // the web server's workers may run as another user
       path = join(socketDir, 'app.sock');
     }
     app = await startApp({ protocol: fe.protocol }, fe.codec, path);

@@ -1,6 +1,6 @@
 /**
- * nginx fastcgi_pass (upstream keepalive, fastcgi_keep_conn on) to an in-process cgiwire FastCGI server,
- * on each codec.
+ * nginx fastcgi_pass (upstream keepalive, fastcgi_keep_conn on) to an in-process cgiwire FastCGI server over
+ * TCP, on each codec. examples.test.ts runs the same suite through examples/nginx-fastcgi.conf, on a unix socket.
  */
 import { describe } from 'vitest';
 import { CODECS } from '../helpers/codecs.js';

@@ -1,5 +1,6 @@
 /**
- * nginx scgi_pass (with /etc/nginx/scgi_params) to an in-process cgiwire SCGI server, on each codec.
+ * nginx scgi_pass (with /etc/nginx/scgi_params) to an in-process cgiwire SCGI server over TCP, on each codec.
+ * examples.test.ts runs the same suite through examples/nginx-scgi.conf, on a unix socket.
  */
 import { describe } from 'vitest';
 import { CODECS } from '../helpers/codecs.js';
